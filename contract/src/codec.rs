@@ -1,0 +1,267 @@
+//! Encoding of contract records on the wire.
+//!
+//! - With a Schema Registry configured: the Confluent wire format (magic byte `0`, the 4-byte
+//!   schema id, the Avro binary datum), through `schema_registry_converter`; schemas are registered
+//!   under the topic-name strategy (`<topic>-value`) from the `.avsc` files on first use.
+//! - Without one: Avro single-object encoding (magic `C3 01`, the 8-byte little-endian CRC-64-AVRO
+//!   fingerprint of the writer schema's canonical form, the Avro binary datum). Readers find the
+//!   writer schema by fingerprint among the current and released versions they were built with.
+//!
+//! Either way, a reader resolves the writer's schema into its own current one, so old readers read
+//! new data and new readers read old data (FULL compatibility, checked by the tests).
+
+use std::collections::HashMap;
+
+use apache_avro::rabin::Rabin;
+use apache_avro::types::Value;
+use apache_avro::Schema;
+use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::avro_common::get_supplied_schema;
+use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
+
+use crate::schema::{AvroRecord, ContractSchema, CONTRACT_SCHEMAS};
+
+const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+const SINGLE_OBJECT_HEADER_LEN: usize = 10;
+const CONFLUENT_MAGIC: u8 = 0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("schema {name} does not parse: {source}")]
+    Schema {
+        name: &'static str,
+        source: Box<apache_avro::Error>,
+    },
+    #[error("record does not fit schema {name}: {source}")]
+    Encode {
+        name: &'static str,
+        source: Box<apache_avro::Error>,
+    },
+    #[error("bytes are not a valid {name} record: {reason}")]
+    Decode { name: &'static str, reason: String },
+    #[error("schema registry: {0}")]
+    Registry(String),
+}
+
+impl CodecError {
+    /// Registry errors may pass (the registry was unreachable); the others never will.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, CodecError::Registry(_))
+    }
+}
+
+/// How to reach a Confluent-compatible Schema Registry.
+#[derive(Clone, Default)]
+pub struct RegistrySettings {
+    pub url: String,
+    /// Basic authentication (Confluent Cloud: API key and secret).
+    pub basic_auth: Option<(String, String)>,
+    /// Bearer token authentication.
+    pub bearer_token: Option<String>,
+}
+
+impl std::fmt::Debug for RegistrySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrySettings")
+            .field("url", &self.url)
+            .field("basic_auth", &self.basic_auth.as_ref().map(|(user, _)| (user, "[REDACTED]")))
+            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+struct ParsedSchema {
+    current: Schema,
+    fingerprint: [u8; 8],
+    /// Writer schemas this build can read single-object data from, by fingerprint.
+    writers: HashMap<[u8; 8], Schema>,
+}
+
+struct Registry {
+    encoder: EasyAvroEncoder,
+    decoder: EasyAvroDecoder,
+}
+
+/// Encodes and decodes contract records. Cheap to share behind an `Arc`.
+pub struct Codec {
+    schemas: HashMap<&'static str, ParsedSchema>,
+    registry: Option<Registry>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("registry", &self.registry.is_some())
+            .finish()
+    }
+}
+
+fn parse(name: &'static str, text: &str) -> Result<Schema, CodecError> {
+    Schema::parse_str(text).map_err(|e| CodecError::Schema {
+        name,
+        source: Box::new(e),
+    })
+}
+
+fn fingerprint(schema: &Schema) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&schema.fingerprint::<Rabin>().bytes);
+    out
+}
+
+impl Codec {
+    /// A codec using single-object encoding (no registry).
+    pub fn without_registry() -> Result<Codec, CodecError> {
+        Codec::new(None)
+    }
+
+    pub fn new(registry: Option<&RegistrySettings>) -> Result<Codec, CodecError> {
+        let mut schemas = HashMap::new();
+        for contract in CONTRACT_SCHEMAS {
+            schemas.insert(contract.name, Self::parse_contract(contract)?);
+        }
+        let registry = registry
+            .map(|settings| {
+                let mut builder = SrSettings::new_builder(settings.url.clone());
+                if let Some((user, password)) = &settings.basic_auth {
+                    builder.set_basic_authorization(user, Some(password));
+                }
+                if let Some(token) = &settings.bearer_token {
+                    builder.set_token_authorization(token);
+                }
+                builder
+                    .build()
+                    .map(|sr| Registry {
+                        encoder: EasyAvroEncoder::new(sr.clone()),
+                        decoder: EasyAvroDecoder::new(sr),
+                    })
+                    .map_err(|e| CodecError::Registry(e.to_string()))
+            })
+            .transpose()?;
+        Ok(Codec { schemas, registry })
+    }
+
+    fn parse_contract(contract: &ContractSchema) -> Result<ParsedSchema, CodecError> {
+        let current = parse(contract.name, contract.current)?;
+        let mut writers = HashMap::new();
+        for (_, text) in contract.released {
+            let released = parse(contract.name, text)?;
+            writers.insert(fingerprint(&released), released);
+        }
+        let current_fingerprint = fingerprint(&current);
+        writers.insert(current_fingerprint, current.clone());
+        Ok(ParsedSchema {
+            current,
+            fingerprint: current_fingerprint,
+            writers,
+        })
+    }
+
+    fn schema_of<T: AvroRecord>(&self) -> &ParsedSchema {
+        // Every AvroRecord's schema is in CONTRACT_SCHEMAS and was parsed in `new`.
+        #[allow(clippy::expect_used)]
+        self.schemas
+            .get(T::SCHEMA.name)
+            .expect("every contract schema is parsed at construction")
+    }
+
+    /// Whether records go through a Schema Registry.
+    pub fn uses_registry(&self) -> bool {
+        self.registry.is_some()
+    }
+
+    /// Encodes `record` as the value of `topic`.
+    pub async fn encode<T: AvroRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, CodecError> {
+        let parsed = self.schema_of::<T>();
+        let encode_err = |e: apache_avro::Error| CodecError::Encode {
+            name: T::SCHEMA.name,
+            source: Box::new(e),
+        };
+        let value = apache_avro::to_value(record)
+            .and_then(|v| v.resolve(&parsed.current))
+            .map_err(encode_err)?;
+        match &self.registry {
+            None => {
+                let datum = apache_avro::to_avro_datum(&parsed.current, value).map_err(encode_err)?;
+                let mut out = Vec::with_capacity(SINGLE_OBJECT_HEADER_LEN + datum.len());
+                out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+                out.extend_from_slice(&parsed.fingerprint);
+                out.extend_from_slice(&datum);
+                Ok(out)
+            }
+            Some(registry) => {
+                let strategy = SubjectNameStrategy::TopicNameStrategyWithSchema(
+                    topic.to_string(),
+                    false,
+                    get_supplied_schema(&parsed.current),
+                );
+                registry
+                    .encoder
+                    .encode_value(value, &strategy)
+                    .await
+                    .map_err(|e| CodecError::Registry(e.to_string()))
+            }
+        }
+    }
+
+    /// Decodes a record written in either encoding, by any writer schema this build knows (single
+    /// object) or the registry knows (Confluent), into the current Rust type.
+    pub async fn decode<T: AvroRecord>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        let parsed = self.schema_of::<T>();
+        let name = T::SCHEMA.name;
+        let decode_err = |reason: String| CodecError::Decode { name, reason };
+        let value = if bytes.starts_with(&SINGLE_OBJECT_MAGIC) {
+            if bytes.len() < SINGLE_OBJECT_HEADER_LEN {
+                return Err(decode_err("truncated single-object header".into()));
+            }
+            let mut fp = [0u8; 8];
+            fp.copy_from_slice(&bytes[2..SINGLE_OBJECT_HEADER_LEN]);
+            let writer = parsed.writers.get(&fp).ok_or_else(|| {
+                decode_err(format!(
+                    "unknown writer schema fingerprint {}",
+                    hex::encode(fp)
+                ))
+            })?;
+            let mut datum = &bytes[SINGLE_OBJECT_HEADER_LEN..];
+            let value = apache_avro::from_avro_datum(writer, &mut datum, Some(&parsed.current))
+                .map_err(|e| decode_err(e.to_string()))?;
+            if !datum.is_empty() {
+                return Err(decode_err(format!("{} trailing bytes", datum.len())));
+            }
+            value
+        } else if bytes.first() == Some(&CONFLUENT_MAGIC) {
+            let registry = self.registry.as_ref().ok_or_else(|| {
+                decode_err("Confluent wire format, but no schema registry is configured".into())
+            })?;
+            let decoded = registry
+                .decoder
+                .decode(Some(bytes))
+                .await
+                .map_err(|e| {
+                    if e.retriable {
+                        CodecError::Registry(e.to_string())
+                    } else {
+                        decode_err(e.to_string())
+                    }
+                })?;
+            decoded
+                .value
+                .resolve(&parsed.current)
+                .map_err(|e| decode_err(e.to_string()))?
+        } else {
+            return Err(decode_err(match bytes.first() {
+                None => "empty value".into(),
+                Some(b) => format!("unknown magic byte 0x{b:02x}"),
+            }));
+        };
+        from_value(name, &value)
+    }
+}
+
+fn from_value<T: AvroRecord>(name: &'static str, value: &Value) -> Result<T, CodecError> {
+    apache_avro::from_value(value).map_err(|e| CodecError::Decode {
+        name,
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,303 @@
+//! Property: every contract record survives encode → decode unchanged, in both encodings.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use gluey_contract::*;
+use proptest::collection::{btree_map, vec};
+use proptest::option;
+use proptest::prelude::*;
+
+mod fake_schema_registry;
+
+fn time() -> impl Strategy<Value = DateTime<Utc>> {
+    // 1970 … 2100, microsecond precision: what the schema's timestamp-micros carries.
+    (0i64..4_102_444_800_000_000).prop_map(|us| Utc.timestamp_micros(us).unwrap())
+}
+
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,24}"
+}
+
+fn status() -> impl Strategy<Value = Status> {
+    proptest::sample::select(Status::ALL.to_vec())
+}
+
+fn route() -> impl Strategy<Value = Route> {
+    prop_oneof![Just(Route::Webhook), Just(Route::Sftp), Just(Route::Api), Just(Route::Unknown)]
+}
+
+fn location() -> impl Strategy<Value = Location> {
+    (
+        option::of(text()),
+        option::of(text()),
+        option::of(text()),
+        option::of(text()),
+        option::of(text()),
+        option::of("[A-Z]{2}"),
+        option::of(-90.0f64..90.0),
+        option::of(-180.0f64..180.0),
+    )
+        .prop_map(|(code, name, city, region, postal, country, lat, lon)| Location {
+            carrier_location_code: code,
+            name,
+            city,
+            region,
+            postal_code: postal,
+            country_iso2: country,
+            latitude: lat,
+            longitude: lon,
+        })
+}
+
+prop_compose! {
+    fn tracking_event()(
+        status in status(),
+        (milestone, code, sub_code) in (text(), text(), option::of(text())),
+        (carrier_code, carrier_sub_code, carrier_description) in (text(), option::of(text()), option::of(text())),
+        occurred_at in time(),
+        utc_offset_seconds in -50_400i32..50_400,
+        offset_source in prop_oneof![
+            Just(OffsetSource::AssumedDefault), Just(OffsetSource::ExplicitOffset),
+            Just(OffsetSource::CarrierGmtField), Just(OffsetSource::CarrierTzAbbrev),
+            Just(OffsetSource::InferredFromLocation)],
+        time_flags in vec(text(), 0..3),
+        location in option::of(location()),
+        eta in option::of(time()),
+        (signed_by, pod) in (option::of(text()), option::of(text())),
+        flags in vec(text(), 0..3),
+    ) -> TrackingEvent {
+        TrackingEvent {
+            status, milestone, code, sub_code, carrier_code, carrier_sub_code, carrier_description,
+            occurred_at, occurred_at_local: occurred_at.naive_utc().to_string(), utc_offset_seconds,
+            offset_source, time_flags, location, eta, signed_by, proof_of_delivery_ref: pod, flags,
+        }
+    }
+}
+
+prop_compose! {
+    fn shipment_update()(
+        update_type in prop_oneof![Just(UpdateType::EtaChanged), Just(UpdateType::TrackingNumberChanged), Just(UpdateType::Expired)],
+        occurred_at in time(),
+        (previous_eta, new_eta) in (option::of(time()), option::of(time())),
+        (previous_tracking_number, new_tracking_number) in (option::of(text()), option::of(text())),
+    ) -> ShipmentUpdate {
+        ShipmentUpdate { update_type, occurred_at, previous_eta, new_eta, previous_tracking_number, new_tracking_number }
+    }
+}
+
+prop_compose! {
+    fn canonical_record()(
+        is_event in any::<bool>(),
+        event in tracking_event(),
+        update in shipment_update(),
+        (record_id, revision, sequence) in (text(), 1i32..100, 0i64..i64::MAX),
+        (shipment_key, shipment_id, customer_id) in (text(), option::of(text()), option::of(text())),
+        (carrier, tracking_number) in (text(), text()),
+        summary in (status(), option::of(time()), 0i64..1_000_000, any::<bool>()),
+        route in route(),
+        (received_at, published_at) in (time(), time()),
+        raw_ref in (text(), text(), 0i32..1000, 0i64..i64::MAX),
+        trace_id in text(),
+    ) -> CanonicalRecord {
+        CanonicalRecord {
+            record_id,
+            record_type: if is_event { RecordType::TrackingEvent } else { RecordType::ShipmentUpdate },
+            revision, sequence, shipment_key, shipment_id, customer_id, carrier, tracking_number,
+            event: is_event.then_some(event),
+            update: (!is_event).then_some(update),
+            shipment: ShipmentSummary { status: summary.0, eta: summary.1, sequence: summary.2, terminal: summary.3 },
+            route, received_at, published_at,
+            raw_ref: RawReference { envelope_id: raw_ref.0, topic: raw_ref.1, partition: raw_ref.2, offset: raw_ref.3 },
+            trace_id,
+        }
+    }
+}
+
+prop_compose! {
+    fn raw_envelope()(
+        (envelope_id, carrier, format) in (text(), text(), text()),
+        route in route(),
+        received_at in time(),
+        content_type in option::of(text()),
+        payload in vec(any::<u8>(), 0..512),
+        source in (option::of(text()), option::of(text()), option::of(0i64..1_000_000), option::of(text())),
+        context in btree_map(text(), text(), 0..4),
+        shipment_key in option::of(text()),
+        trace_id in text(),
+    ) -> RawEnvelope {
+        RawEnvelope {
+            envelope_id, carrier, format, route, received_at, content_type, payload,
+            source: SourceReference { request_id: source.0, file: source.1, line: source.2, poll_id: source.3 },
+            context, shipment_key, trace_id,
+        }
+    }
+}
+
+prop_compose! {
+    fn shipment()(
+        (shipment_key, alias_of, shipment_id, customer_id, carrier) in (text(), option::of(text()), option::of(text()), text(), text()),
+        tracking_numbers in vec(text(), 1..4),
+        references in btree_map(text(), text(), 0..3),
+        parcels in vec((text(), option::of(text()), option::of(0i64..100_000)), 0..3),
+        registered_at in time(),
+    ) -> Shipment {
+        Shipment {
+            shipment_key, alias_of, shipment_id, customer_id, carrier, tracking_numbers, references,
+            parcels: parcels.into_iter().map(|(tracking_number, reference, weight_grams)| Parcel { tracking_number, reference, weight_grams }).collect(),
+            registered_at,
+        }
+    }
+}
+
+prop_compose! {
+    fn shipment_state()(
+        (shipment_key, status, last_sequence) in (text(), status(), 0i64..i64::MAX),
+        seen in vec((text(), 1i32..10, text()), 0..5),
+        eta in option::of(time()),
+        terminal in any::<bool>(),
+        tracking_numbers in vec(text(), 0..3),
+        updated_at in time(),
+    ) -> ShipmentState {
+        ShipmentState {
+            shipment_key, status, last_sequence,
+            seen: seen.into_iter().map(|(record_id, revision, content_hash)| SeenRecord { record_id, revision, content_hash }).collect(),
+            eta, terminal, tracking_numbers, updated_at,
+        }
+    }
+}
+
+prop_compose! {
+    fn dead_letter()(
+        (stage, reason, carrier, format) in (text(), text(), option::of(text()), option::of(text())),
+        (source_topic, source_partition, source_offset) in (text(), 0i32..100, 0i64..i64::MAX),
+        source_key in option::of(vec(any::<u8>(), 0..32)),
+        payload in vec(any::<u8>(), 0..256),
+        (envelope_id, trace_id) in (option::of(text()), option::of(text())),
+        failed_at in time(),
+    ) -> DeadLetter {
+        DeadLetter { stage, reason, carrier, format, source_topic, source_partition, source_offset, source_key, payload, envelope_id, trace_id, failed_at }
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(codec: &Codec, record: &T) -> Result<(), TestCaseError> {
+    let decoded: T = block_on(async {
+        let bytes = codec.encode("t", record).await.unwrap();
+        codec.decode::<T>(&bytes).await.unwrap()
+    });
+    prop_assert_eq!(&decoded, record);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn canonical_records_round_trip(record in canonical_record()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+
+    #[test]
+    fn raw_envelopes_round_trip(record in raw_envelope()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+
+    #[test]
+    fn shipments_round_trip(record in shipment()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+
+    #[test]
+    fn shipment_states_round_trip(record in shipment_state()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+
+    #[test]
+    fn dead_letters_round_trip(record in dead_letter()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+}
+
+#[test]
+fn single_object_encoding_has_the_avro_header() {
+    let codec = Codec::without_registry().unwrap();
+    let record = DeadLetter {
+        stage: "parse".into(),
+        reason: "r".into(),
+        carrier: None,
+        format: None,
+        source_topic: "t".into(),
+        source_partition: 0,
+        source_offset: 0,
+        source_key: None,
+        payload: vec![1, 2, 3],
+        envelope_id: None,
+        trace_id: None,
+        failed_at: Utc::now(),
+    };
+    let bytes = block_on(codec.encode("t", &record)).unwrap();
+    assert_eq!(&bytes[..2], &[0xC3, 0x01]);
+    // CRC-64-AVRO of the canonical form, little endian, as the Avro specification defines it.
+    let schema = apache_avro::Schema::parse_str(gluey_contract::schema::DEAD_LETTER.current).unwrap();
+    let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    assert_eq!(&bytes[2..10], fp.as_slice());
+}
+
+#[test]
+fn garbage_is_a_typed_decode_error() {
+    let codec = Codec::without_registry().unwrap();
+    for garbage in [&b""[..], b"{\"json\":1}", &[0xC3, 0x01, 1, 2], &[0xC3, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 9]] {
+        let err = block_on(codec.decode::<RawEnvelope>(garbage)).unwrap_err();
+        assert!(matches!(err, CodecError::Decode { .. }), "{garbage:?}: {err}");
+        assert!(!err.is_retryable());
+    }
+}
+
+#[test]
+fn confluent_wire_format_round_trips_through_the_fake_registry() {
+    block_on(async {
+        let registry = fake_schema_registry::FakeSchemaRegistry::start(Some(("sr-user", "sr-secret"))).await;
+        let settings = RegistrySettings {
+            url: registry.url(),
+            basic_auth: Some(("sr-user".into(), "sr-secret".into())),
+            bearer_token: None,
+        };
+        let codec = Codec::new(Some(&settings)).unwrap();
+        let record = Shipment {
+            shipment_key: "fedex:794612345678".into(),
+            alias_of: None,
+            shipment_id: Some("s-1".into()),
+            customer_id: "acme".into(),
+            carrier: "fedex".into(),
+            tracking_numbers: vec!["794612345678".into()],
+            references: BTreeMap::from([("order".into(), "A-1".into())]),
+            parcels: vec![],
+            registered_at: Utc.timestamp_micros(1_700_000_000_123_456).unwrap(),
+        };
+        let bytes = codec.encode("tracking.shipments.v1", &record).await.unwrap();
+        assert_eq!(bytes[0], 0, "Confluent magic byte");
+        let id = u32::from_be_bytes(bytes[1..5].try_into().unwrap());
+        assert_eq!(registry.subject_of(id).as_deref(), Some("tracking.shipments.v1-value"));
+        // A second codec (another service) decodes by fetching the schema by id.
+        let reader = Codec::new(Some(&settings)).unwrap();
+        let decoded: Shipment = reader.decode(&bytes).await.unwrap();
+        assert_eq!(decoded, record);
+        // It also still reads single-object records written without a registry.
+        let plain = Codec::without_registry().unwrap().encode("t", &record).await.unwrap();
+        assert_eq!(reader.decode::<Shipment>(&plain).await.unwrap(), record);
+
+        // Wrong credentials are refused by the registry, and that surfaces as a registry error.
+        let wrong = RegistrySettings { basic_auth: Some(("sr-user".into(), "nope".into())), ..settings.clone() };
+        let err = Codec::new(Some(&wrong)).unwrap().encode("other", &record).await.unwrap_err();
+        assert!(matches!(err, CodecError::Registry(_)), "{err}");
+        assert_eq!(registry.unknown_calls(), Vec::<String>::new());
+    });
+}
