@@ -1,1 +1,15 @@
-//! placeholder
+//! Kafka plumbing shared by every service: client settings passed through to librdkafka, the
+//! idempotent producer that answers only after the broker's ack, the at-least-once consumer
+//! conventions, topic creation from the declaration, and the Kafka-protocol broker for tests and
+//! `dev` (librdkafka's mock cluster).
+
+pub mod admin;
+pub mod dev_broker;
+pub mod headers;
+pub mod producer;
+pub mod settings;
+
+pub use admin::create_topics;
+pub use dev_broker::{BrokerCommand, DevBroker};
+pub use producer::{ProduceError, RecordProducer};
+pub use settings::KafkaSettings;

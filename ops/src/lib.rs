@@ -1,1 +1,17 @@
-//! placeholder
+//! What every service does the same way: shutdown on SIGTERM, the operations endpoints
+//! (`/metrics`, `/healthz`, `/readyz`), structured logs, the customer/carrier config file with
+//! `${VAR}` substitution, and secrets that never print.
+
+pub mod config_file;
+pub mod health;
+pub mod http;
+pub mod logging;
+pub mod secret;
+pub mod shutdown;
+
+pub use config_file::{load_config_file, ConfigFileError};
+pub use health::Health;
+pub use logging::init_logging;
+pub use http::{serve, OpsServer};
+pub use secret::Secret;
+pub use shutdown::shutdown_on_signals;

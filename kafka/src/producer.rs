@@ -1,0 +1,95 @@
+//! A producer that tells the caller when the broker has acknowledged the record, and whether a
+//! failure means "Kafka is unavailable, try later" or "this record can never be written".
+
+use std::time::Duration;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+
+use crate::settings::KafkaSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("kafka unavailable: {0}")]
+    Unavailable(KafkaError),
+    #[error("record rejected by kafka: {0}")]
+    Rejected(KafkaError),
+}
+
+impl ProduceError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ProduceError::Unavailable(_))
+    }
+}
+
+fn classify(e: KafkaError) -> ProduceError {
+    match e.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+            | RDKafkaErrorCode::InvalidMessage
+            | RDKafkaErrorCode::InvalidRecord
+            | RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+            | RDKafkaErrorCode::UnknownPartition,
+        ) => ProduceError::Rejected(e),
+        _ => ProduceError::Unavailable(e),
+    }
+}
+
+/// Where an acknowledged record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acked {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Clone)]
+pub struct RecordProducer {
+    inner: FutureProducer,
+}
+
+impl std::fmt::Debug for RecordProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordProducer")
+    }
+}
+
+impl RecordProducer {
+    /// An idempotent, acks=all producer whose records fail after `delivery_timeout` without ack.
+    pub fn new(settings: &KafkaSettings, delivery_timeout: Duration) -> Result<RecordProducer, KafkaError> {
+        let inner = settings.producer_config(delivery_timeout).create()?;
+        Ok(RecordProducer { inner })
+    }
+
+    /// Sends one record and waits for the broker's acknowledgement.
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<Acked, ProduceError> {
+        let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+            .payload(payload)
+            .headers(headers);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        // Timeout::Never on the local queue: the delivery timeout bounds the wait instead.
+        match self.inner.send(record, Timeout::Never).await {
+            Ok(delivery) => Ok(Acked {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((e, _)) => Err(classify(e)),
+        }
+    }
+
+    /// Waits until every queued record is acknowledged or `timeout` passes.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.inner.flush(Timeout::After(timeout))
+    }
+}

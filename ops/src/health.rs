@@ -1,0 +1,75 @@
+//! Liveness and readiness from real signals: a service's main loop beats a heartbeat (liveness),
+//! and declares itself ready once its inputs are connected and its state has caught up.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Default)]
+pub struct Health {
+    inner: Arc<HealthInner>,
+}
+
+#[derive(Default)]
+struct HealthInner {
+    ready: AtomicBool,
+    last_beat_ms: AtomicU64,
+    /// Loops that must beat; zero means liveness is only "the process answers".
+    watched: AtomicBool,
+    reason: std::sync::Mutex<String>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+impl Health {
+    pub fn new() -> Health {
+        Health::default()
+    }
+
+    pub fn set_ready(&self, ready: bool, reason: &str) {
+        self.inner.ready.store(ready, Ordering::SeqCst);
+        if let Ok(mut r) = self.inner.reason.lock() {
+            *r = reason.to_string();
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> String {
+        self.inner
+            .reason
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Called by a service's main loop on every turn (including idle polls).
+    pub fn beat(&self) {
+        self.inner.watched.store(true, Ordering::Relaxed);
+        self.inner.last_beat_ms.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Alive unless a watched loop has not beaten within `stall`.
+    pub fn is_alive(&self, stall: Duration) -> bool {
+        if !self.inner.watched.load(Ordering::Relaxed) {
+            return true;
+        }
+        now_ms().saturating_sub(self.inner.last_beat_ms.load(Ordering::Relaxed))
+            <= stall.as_millis() as u64
+    }
+}
