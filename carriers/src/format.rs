@@ -15,6 +15,8 @@ pub struct RawInput<'a> {
 }
 
 /// A canonical record parsed from a payload, before the normalizer attaches shipment state.
+// Events dwarf updates, but records are short-lived and mostly events; boxing would change the API.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParsedRecord {
     /// A carrier scan. `event_id` is the deterministic identity (see `identity`).
@@ -57,7 +59,10 @@ pub enum ParseError {
     #[error("payload is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("payload does not have the {format} shape: {reason}")]
-    Shape { format: &'static str, reason: String },
+    Shape {
+        format: &'static str,
+        reason: String,
+    },
     #[error("unparseable timestamp {value:?}: {reason}")]
     Timestamp { value: String, reason: String },
 }

@@ -42,9 +42,21 @@ mod tests {
         let t1 = Utc.with_ymd_and_hms(2024, 4, 25, 18, 26, 3).unwrap();
         let t2 = Utc.with_ymd_and_hms(2024, 4, 25, 18, 26, 59).unwrap();
         let t3 = Utc.with_ymd_and_hms(2024, 4, 25, 18, 27, 0).unwrap();
-        assert_eq!(event_id("fedex", "1", "DL", t1, &[]), event_id("fedex", "1", "DL", t2, &[]));
-        assert_ne!(event_id("fedex", "1", "DL", t1, &[]), event_id("fedex", "1", "DL", t3, &[]));
-        assert_ne!(event_id("fedex", "12", "DL", t1, &[]), event_id("fedex", "1", "2DL", t1, &[]));
-        assert_ne!(event_id("fedex", "1", "DL", t1, &["a"]), event_id("fedex", "1", "DL", t1, &[]));
+        assert_eq!(
+            event_id("fedex", "1", "DL", t1, &[]),
+            event_id("fedex", "1", "DL", t2, &[])
+        );
+        assert_ne!(
+            event_id("fedex", "1", "DL", t1, &[]),
+            event_id("fedex", "1", "DL", t3, &[])
+        );
+        assert_ne!(
+            event_id("fedex", "12", "DL", t1, &[]),
+            event_id("fedex", "1", "2DL", t1, &[])
+        );
+        assert_ne!(
+            event_id("fedex", "1", "DL", t1, &["a"]),
+            event_id("fedex", "1", "DL", t1, &[])
+        );
     }
 }

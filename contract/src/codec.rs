@@ -65,8 +65,17 @@ impl std::fmt::Debug for RegistrySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegistrySettings")
             .field("url", &self.url)
-            .field("basic_auth", &self.basic_auth.as_ref().map(|(user, _)| (user, "[REDACTED]")))
-            .field("bearer_token", &self.bearer_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "basic_auth",
+                &self
+                    .basic_auth
+                    .as_ref()
+                    .map(|(user, _)| (user, "[REDACTED]")),
+            )
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -172,7 +181,11 @@ impl Codec {
     }
 
     /// Encodes `record` as the value of `topic`.
-    pub async fn encode<T: AvroRecord>(&self, topic: &str, record: &T) -> Result<Vec<u8>, CodecError> {
+    pub async fn encode<T: AvroRecord>(
+        &self,
+        topic: &str,
+        record: &T,
+    ) -> Result<Vec<u8>, CodecError> {
         let parsed = self.schema_of::<T>();
         let encode_err = |e: apache_avro::Error| CodecError::Encode {
             name: T::SCHEMA.name,
@@ -183,7 +196,8 @@ impl Codec {
             .map_err(encode_err)?;
         match &self.registry {
             None => {
-                let datum = apache_avro::to_avro_datum(&parsed.current, value).map_err(encode_err)?;
+                let datum =
+                    apache_avro::to_avro_datum(&parsed.current, value).map_err(encode_err)?;
                 let mut out = Vec::with_capacity(SINGLE_OBJECT_HEADER_LEN + datum.len());
                 out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
                 out.extend_from_slice(&parsed.fingerprint);
@@ -234,17 +248,13 @@ impl Codec {
             let registry = self.registry.as_ref().ok_or_else(|| {
                 decode_err("Confluent wire format, but no schema registry is configured".into())
             })?;
-            let decoded = registry
-                .decoder
-                .decode(Some(bytes))
-                .await
-                .map_err(|e| {
-                    if e.retriable {
-                        CodecError::Registry(e.to_string())
-                    } else {
-                        decode_err(e.to_string())
-                    }
-                })?;
+            let decoded = registry.decoder.decode(Some(bytes)).await.map_err(|e| {
+                if e.retriable {
+                    CodecError::Registry(e.to_string())
+                } else {
+                    decode_err(e.to_string())
+                }
+            })?;
             decoded
                 .value
                 .resolve(&parsed.current)

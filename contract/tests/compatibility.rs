@@ -11,24 +11,41 @@ fn current_schemas_are_full_compatible_with_every_released_version() {
     let mut failures = Vec::new();
     for contract in CONTRACT_SCHEMAS {
         let current = Schema::parse_str(contract.current).unwrap();
-        assert!(!contract.released.is_empty(), "{} has no released version", contract.name);
+        assert!(
+            !contract.released.is_empty(),
+            "{} has no released version",
+            contract.name
+        );
         for (version, text) in contract.released {
             let released = Schema::parse_str(text).unwrap();
             if let Err(e) = SchemaCompatibility::can_read(&released, &current) {
-                failures.push(format!("{} v{version} → current (new reader, old data): {e}", contract.name));
+                failures.push(format!(
+                    "{} v{version} → current (new reader, old data): {e}",
+                    contract.name
+                ));
             }
             if let Err(e) = SchemaCompatibility::can_read(&current, &released) {
-                failures.push(format!("{} current → v{version} (old reader, new data): {e}", contract.name));
+                failures.push(format!(
+                    "{} current → v{version} (old reader, new data): {e}",
+                    contract.name
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "FULL compatibility broken:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "FULL compatibility broken:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_rejects_a_breaking_change() {
     // Guards the guard: removing a field without a default from the reader's view must fail.
-    let contract = CONTRACT_SCHEMAS.iter().find(|c| c.name == "canonical_record").unwrap();
+    let contract = CONTRACT_SCHEMAS
+        .iter()
+        .find(|c| c.name == "canonical_record")
+        .unwrap();
     let mut json: serde_json::Value = serde_json::from_str(contract.current).unwrap();
     let fields = json["fields"].as_array_mut().unwrap();
     fields.push(serde_json::json!({"name": "added_without_default", "type": "string"}));
@@ -44,6 +61,11 @@ fn released_files_are_frozen_copies_on_disk() {
     for contract in CONTRACT_SCHEMAS {
         let dir = root.join(contract.name);
         let on_disk = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(on_disk, contract.released.len(), "{}: every released version must be embedded", dir.display());
+        assert_eq!(
+            on_disk,
+            contract.released.len(),
+            "{}: every released version must be embedded",
+            dir.display()
+        );
     }
 }

@@ -24,7 +24,12 @@ fn status() -> impl Strategy<Value = Status> {
 }
 
 fn route() -> impl Strategy<Value = Route> {
-    prop_oneof![Just(Route::Webhook), Just(Route::Sftp), Just(Route::Api), Just(Route::Unknown)]
+    prop_oneof![
+        Just(Route::Webhook),
+        Just(Route::Sftp),
+        Just(Route::Api),
+        Just(Route::Unknown)
+    ]
 }
 
 fn location() -> impl Strategy<Value = Location> {
@@ -38,16 +43,18 @@ fn location() -> impl Strategy<Value = Location> {
         option::of(-90.0f64..90.0),
         option::of(-180.0f64..180.0),
     )
-        .prop_map(|(code, name, city, region, postal, country, lat, lon)| Location {
-            carrier_location_code: code,
-            name,
-            city,
-            region,
-            postal_code: postal,
-            country_iso2: country,
-            latitude: lat,
-            longitude: lon,
-        })
+        .prop_map(
+            |(code, name, city, region, postal, country, lat, lon)| Location {
+                carrier_location_code: code,
+                name,
+                city,
+                region,
+                postal_code: postal,
+                country_iso2: country,
+                latitude: lat,
+                longitude: lon,
+            },
+        )
 }
 
 prop_compose! {
@@ -188,7 +195,10 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(codec: &Codec, record: &T) -> Result<(), TestCaseError> {
+fn round_trip<T: AvroRecord + PartialEq + std::fmt::Debug>(
+    codec: &Codec,
+    record: &T,
+) -> Result<(), TestCaseError> {
     let decoded: T = block_on(async {
         let bytes = codec.encode("t", record).await.unwrap();
         codec.decode::<T>(&bytes).await.unwrap()
@@ -246,7 +256,8 @@ fn single_object_encoding_has_the_avro_header() {
     let bytes = block_on(codec.encode("t", &record)).unwrap();
     assert_eq!(&bytes[..2], &[0xC3, 0x01]);
     // CRC-64-AVRO of the canonical form, little endian, as the Avro specification defines it.
-    let schema = apache_avro::Schema::parse_str(gluey_contract::schema::DEAD_LETTER.current).unwrap();
+    let schema =
+        apache_avro::Schema::parse_str(gluey_contract::schema::DEAD_LETTER.current).unwrap();
     let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
     assert_eq!(&bytes[2..10], fp.as_slice());
 }
@@ -254,9 +265,17 @@ fn single_object_encoding_has_the_avro_header() {
 #[test]
 fn garbage_is_a_typed_decode_error() {
     let codec = Codec::without_registry().unwrap();
-    for garbage in [&b""[..], b"{\"json\":1}", &[0xC3, 0x01, 1, 2], &[0xC3, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 9]] {
+    for garbage in [
+        &b""[..],
+        b"{\"json\":1}",
+        &[0xC3, 0x01, 1, 2],
+        &[0xC3, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 9],
+    ] {
         let err = block_on(codec.decode::<RawEnvelope>(garbage)).unwrap_err();
-        assert!(matches!(err, CodecError::Decode { .. }), "{garbage:?}: {err}");
+        assert!(
+            matches!(err, CodecError::Decode { .. }),
+            "{garbage:?}: {err}"
+        );
         assert!(!err.is_retryable());
     }
 }
@@ -264,7 +283,8 @@ fn garbage_is_a_typed_decode_error() {
 #[test]
 fn confluent_wire_format_round_trips_through_the_fake_registry() {
     block_on(async {
-        let registry = fake_schema_registry::FakeSchemaRegistry::start(Some(("sr-user", "sr-secret"))).await;
+        let registry =
+            fake_schema_registry::FakeSchemaRegistry::start(Some(("sr-user", "sr-secret"))).await;
         let settings = RegistrySettings {
             url: registry.url(),
             basic_auth: Some(("sr-user".into(), "sr-secret".into())),
@@ -282,21 +302,38 @@ fn confluent_wire_format_round_trips_through_the_fake_registry() {
             parcels: vec![],
             registered_at: Utc.timestamp_micros(1_700_000_000_123_456).unwrap(),
         };
-        let bytes = codec.encode("tracking.shipments.v1", &record).await.unwrap();
+        let bytes = codec
+            .encode("tracking.shipments.v1", &record)
+            .await
+            .unwrap();
         assert_eq!(bytes[0], 0, "Confluent magic byte");
         let id = u32::from_be_bytes(bytes[1..5].try_into().unwrap());
-        assert_eq!(registry.subject_of(id).as_deref(), Some("tracking.shipments.v1-value"));
+        assert_eq!(
+            registry.subject_of(id).as_deref(),
+            Some("tracking.shipments.v1-value")
+        );
         // A second codec (another service) decodes by fetching the schema by id.
         let reader = Codec::new(Some(&settings)).unwrap();
         let decoded: Shipment = reader.decode(&bytes).await.unwrap();
         assert_eq!(decoded, record);
         // It also still reads single-object records written without a registry.
-        let plain = Codec::without_registry().unwrap().encode("t", &record).await.unwrap();
+        let plain = Codec::without_registry()
+            .unwrap()
+            .encode("t", &record)
+            .await
+            .unwrap();
         assert_eq!(reader.decode::<Shipment>(&plain).await.unwrap(), record);
 
         // Wrong credentials are refused by the registry, and that surfaces as a registry error.
-        let wrong = RegistrySettings { basic_auth: Some(("sr-user".into(), "nope".into())), ..settings.clone() };
-        let err = Codec::new(Some(&wrong)).unwrap().encode("other", &record).await.unwrap_err();
+        let wrong = RegistrySettings {
+            basic_auth: Some(("sr-user".into(), "nope".into())),
+            ..settings.clone()
+        };
+        let err = Codec::new(Some(&wrong))
+            .unwrap()
+            .encode("other", &record)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CodecError::Registry(_)), "{err}");
         assert_eq!(registry.unknown_calls(), Vec::<String>::new());
     });

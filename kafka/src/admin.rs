@@ -32,8 +32,10 @@ pub async fn create_topics(
     shipment_partitions: i32,
     replication: i32,
 ) -> Result<Vec<(String, TopicOutcome)>, AdminError> {
-    let admin: AdminClient<DefaultClientContext> =
-        settings.client_config().create().map_err(AdminError::Client)?;
+    let admin: AdminClient<DefaultClientContext> = settings
+        .client_config()
+        .create()
+        .map_err(AdminError::Client)?;
     let topic_names: Vec<String> = TOPICS.iter().map(|t| names.name(t)).collect();
     let retention: Vec<Option<String>> = TOPICS
         .iter()

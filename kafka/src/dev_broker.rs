@@ -55,7 +55,8 @@ impl BrokerCommand {
     pub fn parse(line: &str, default_partitions: i32) -> Result<BrokerCommand, BrokerCommandError> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let int = |s: &str, what: &str| -> Result<i32, BrokerCommandError> {
-            s.parse().map_err(|_| invalid(words[0], format!("{what} must be an integer, got {s:?}")))
+            s.parse()
+                .map_err(|_| invalid(words[0], format!("{what} must be an integer, got {s:?}")))
         };
         match words.as_slice() {
             ["ping"] => Ok(BrokerCommand::Ping),
@@ -119,7 +120,12 @@ fn resp_err(name: &str) -> Result<RDKafkaRespErr, BrokerCommandError> {
         "coordinator-not-available" => RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE,
         "not-coordinator" => RD_KAFKA_RESP_ERR_NOT_COORDINATOR,
         "disconnect" => RD_KAFKA_RESP_ERR__TRANSPORT,
-        other => return Err(invalid("request-errors", format!("unknown error {other:?}"))),
+        other => {
+            return Err(invalid(
+                "request-errors",
+                format!("unknown error {other:?}"),
+            ))
+        }
     })
 }
 
@@ -150,7 +156,11 @@ impl DevBroker {
     }
 
     /// Creates every declared topic under `names`' prefix.
-    pub fn create_topics(&self, names: &TopicNames, shipment_partitions: i32) -> Result<(), KafkaError> {
+    pub fn create_topics(
+        &self,
+        names: &TopicNames,
+        shipment_partitions: i32,
+    ) -> Result<(), KafkaError> {
         let replication = self.brokers.min(3);
         for spec in TOPICS {
             self.cluster.create_topic(
@@ -164,7 +174,8 @@ impl DevBroker {
 
     /// Creates one extra topic (a service's own, or a test's).
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<(), KafkaError> {
-        self.cluster.create_topic(name, partitions, self.brokers.min(3))
+        self.cluster
+            .create_topic(name, partitions, self.brokers.min(3))
     }
 
     pub fn apply(&self, command: &BrokerCommand) -> Result<(), BrokerCommandError> {
@@ -179,7 +190,9 @@ impl DevBroker {
                 let errors = vec![resp_err(error)?; *count];
                 self.cluster.request_errors(api_key(api)?, &errors);
             }
-            BrokerCommand::ClearRequestErrors(api) => self.cluster.clear_request_errors(api_key(api)?),
+            BrokerCommand::ClearRequestErrors(api) => {
+                self.cluster.clear_request_errors(api_key(api)?)
+            }
         }
         Ok(())
     }
@@ -193,11 +206,23 @@ mod tests {
     fn parses_commands_and_names_bad_ones() {
         assert_eq!(
             BrokerCommand::parse("topics t1. 4", 12).unwrap(),
-            BrokerCommand::CreateTopics { prefix: "t1.".into(), partitions: 4 }
+            BrokerCommand::CreateTopics {
+                prefix: "t1.".into(),
+                partitions: 4
+            }
         );
-        assert_eq!(BrokerCommand::parse("broker-down 1", 12).unwrap(), BrokerCommand::BrokerDown(1));
+        assert_eq!(
+            BrokerCommand::parse("broker-down 1", 12).unwrap(),
+            BrokerCommand::BrokerDown(1)
+        );
         assert!(BrokerCommand::parse("request-errors produce nonsense", 1).is_err());
-        assert!(BrokerCommand::parse("broker-down x", 1).unwrap_err().to_string().contains("broker id"));
-        assert!(matches!(BrokerCommand::parse("fly", 1), Err(BrokerCommandError::Unknown(_))));
+        assert!(BrokerCommand::parse("broker-down x", 1)
+            .unwrap_err()
+            .to_string()
+            .contains("broker id"));
+        assert!(matches!(
+            BrokerCommand::parse("fly", 1),
+            Err(BrokerCommandError::Unknown(_))
+        ));
     }
 }

@@ -59,7 +59,10 @@ impl std::fmt::Debug for RecordProducer {
 
 impl RecordProducer {
     /// An idempotent, acks=all producer whose records fail after `delivery_timeout` without ack.
-    pub fn new(settings: &KafkaSettings, delivery_timeout: Duration) -> Result<RecordProducer, KafkaError> {
+    pub fn new(
+        settings: &KafkaSettings,
+        delivery_timeout: Duration,
+    ) -> Result<RecordProducer, KafkaError> {
         let inner = settings.producer_config(delivery_timeout).create()?;
         Ok(RecordProducer { inner })
     }

@@ -34,7 +34,10 @@ impl std::fmt::Debug for KafkaSettings {
 }
 
 fn is_secret_property(key: &str) -> bool {
-    key.contains("password") || key.contains("secret") || key.contains("key.pem") || key.contains("jaas")
+    key.contains("password")
+        || key.contains("secret")
+        || key.contains("key.pem")
+        || key.contains("jaas")
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,9 @@ pub enum ConfigFileError {
         path: String,
         source: std::io::Error,
     },
-    #[error("config file {path}: environment variable {var} is not set (referenced as ${{{var}}})")]
+    #[error(
+        "config file {path}: environment variable {var} is not set (referenced as ${{{var}}})"
+    )]
     MissingVar { path: String, var: String },
     #[error("config file {path}: unterminated ${{ at byte {at}")]
     Unterminated { path: String, at: usize },
@@ -91,7 +93,10 @@ mod tests {
 
     #[test]
     fn substitutes_and_escapes() {
-        assert_eq!(substitute_env("f", "a=${SECRET} b=$${X}", env).unwrap(), "a=s3cr3t b=${X}");
+        assert_eq!(
+            substitute_env("f", "a=${SECRET} b=$${X}", env).unwrap(),
+            "a=s3cr3t b=${X}"
+        );
         let err = substitute_env("f", "a=${NOPE}", env).unwrap_err();
         assert!(err.to_string().contains("NOPE"), "{err}");
         assert!(substitute_env("f", "a=${OPEN", env).is_err());
@@ -106,6 +111,9 @@ mod tests {
         }
         let err = parse_config_text::<C>("conf.toml", "port = \"eighty\"", env).unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("conf.toml") && message.contains("port"), "{message}");
+        assert!(
+            message.contains("conf.toml") && message.contains("port"),
+            "{message}"
+        );
     }
 }

@@ -8,10 +8,11 @@ pub mod http;
 pub mod logging;
 pub mod secret;
 pub mod shutdown;
+pub mod trace;
 
 pub use config_file::{load_config_file, ConfigFileError};
 pub use health::Health;
-pub use logging::init_logging;
 pub use http::{serve, OpsServer};
+pub use logging::init_logging;
 pub use secret::Secret;
 pub use shutdown::shutdown_on_signals;

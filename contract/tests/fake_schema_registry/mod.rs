@@ -89,7 +89,10 @@ impl FakeSchemaRegistry {
 
     pub fn subject_of(&self, id: u32) -> Option<String> {
         let registry = self.state.lock().unwrap();
-        registry.schemas.get((id as usize).wrapping_sub(1)).map(|(s, _)| s.clone())
+        registry
+            .schemas
+            .get((id as usize).wrapping_sub(1))
+            .map(|(s, _)| s.clone())
     }
 
     pub fn unknown_calls(&self) -> Vec<String> {
@@ -99,5 +102,8 @@ impl FakeSchemaRegistry {
 
 fn expected_basic(user: &str, password: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }

@@ -1,0 +1,118 @@
+//! What ingest answers a carrier: a status, a short JSON body `{"status"|"error", ...}`, and
+//! `Retry-After` when the carrier should come back later.
+
+use std::time::Duration;
+
+use warp::http::StatusCode;
+use warp::Reply;
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub message: String,
+    /// Set on rejections: the metric label and log reason.
+    pub reason: Option<&'static str>,
+    pub retry_after: Option<Duration>,
+    pub records: Option<usize>,
+    pub request_id: Option<String>,
+}
+
+impl Answer {
+    pub fn accepted(records: usize) -> Answer {
+        Answer {
+            status: StatusCode::OK,
+            message: "accepted".into(),
+            reason: None,
+            retry_after: None,
+            records: Some(records),
+            request_id: None,
+        }
+    }
+
+    pub fn rejected(status: StatusCode, message: String, reason: &'static str) -> Answer {
+        Answer {
+            status,
+            message,
+            reason: Some(reason),
+            retry_after: None,
+            records: None,
+            request_id: None,
+        }
+    }
+
+    pub fn error(status: StatusCode, message: &str, reason: Option<&'static str>) -> Answer {
+        Answer {
+            status,
+            message: message.into(),
+            reason,
+            retry_after: None,
+            records: None,
+            request_id: None,
+        }
+    }
+
+    pub fn unavailable(retry_after: Duration) -> Answer {
+        Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "storage temporarily unavailable; retry later".into(),
+            reason: Some("kafka_unavailable"),
+            retry_after: Some(retry_after),
+            records: None,
+            request_id: None,
+        }
+    }
+
+    pub fn with_request_id(mut self, request_id: &str) -> Answer {
+        self.request_id = Some(request_id.to_string());
+        self
+    }
+
+    /// The `outcome` metric label.
+    pub fn outcome(&self) -> &'static str {
+        match self.status.as_u16() {
+            200..=299 => "accepted",
+            503 => "unavailable",
+            400..=499 => "rejected",
+            _ => "failed",
+        }
+    }
+
+    pub fn into_response(self) -> warp::reply::Response {
+        let mut body = serde_json::Map::new();
+        if self.status.is_success() {
+            body.insert("status".into(), self.message.into());
+        } else {
+            body.insert("error".into(), self.message.into());
+        }
+        if let Some(records) = self.records {
+            body.insert("records".into(), records.into());
+        }
+        if let Some(id) = self.request_id {
+            body.insert("request_id".into(), id.into());
+        }
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), self.status).into_response();
+        if let Some(after) = self.retry_after {
+            if let Ok(v) = after.as_secs().max(1).to_string().parse() {
+                response.headers_mut().insert("retry-after", v);
+            }
+        }
+        response
+    }
+}
+
+/// Turns warp's own rejections (wrong method, bad header) into the same JSON answers.
+pub async fn recover(
+    rejection: warp::Rejection,
+) -> Result<warp::reply::Response, std::convert::Infallible> {
+    let answer = if rejection.is_not_found() {
+        Answer::error(StatusCode::NOT_FOUND, "no such endpoint", None)
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        Answer::error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", None)
+    } else if rejection.find::<warp::reject::InvalidHeader>().is_some() {
+        Answer::error(StatusCode::BAD_REQUEST, "invalid header", None)
+    } else {
+        Answer::error(StatusCode::BAD_REQUEST, "bad request", None)
+    };
+    Ok(answer.into_response())
+}

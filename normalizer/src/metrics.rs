@@ -1,0 +1,64 @@
+//! Normalizer metrics: every raw record ends as published output, a counted duplicate, or a dead
+//! letter; the three counts per carrier account for all of them.
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+#[derive(Clone)]
+pub struct NormalizerMetrics {
+    /// Raw records by outcome (`published`, `duplicate`, `deadletter`).
+    pub records: IntCounterVec,
+    /// Canonical records published, by carrier and record type.
+    pub published: IntCounterVec,
+    /// Dead letters by stage.
+    pub deadletters: IntCounterVec,
+    /// Events whose carrier code has no mapping.
+    pub unmapped: IntCounterVec,
+}
+
+impl std::fmt::Debug for NormalizerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NormalizerMetrics")
+    }
+}
+
+impl NormalizerMetrics {
+    pub fn register(registry: &Registry) -> prometheus::Result<NormalizerMetrics> {
+        let records = IntCounterVec::new(
+            Opts::new(
+                "normalizer_raw_records_total",
+                "Raw records processed, by outcome",
+            ),
+            &["carrier", "outcome"],
+        )?;
+        let published = IntCounterVec::new(
+            Opts::new(
+                "normalizer_records_published_total",
+                "Canonical records published",
+            ),
+            &["carrier", "record_type"],
+        )?;
+        let deadletters = IntCounterVec::new(
+            Opts::new(
+                "normalizer_deadletters_total",
+                "Raw records dead-lettered, by stage",
+            ),
+            &["carrier", "stage"],
+        )?;
+        let unmapped = IntCounterVec::new(
+            Opts::new(
+                "normalizer_unmapped_codes_total",
+                "Events whose carrier code is not in the mapping",
+            ),
+            &["carrier"],
+        )?;
+        for c in [&records, &published, &deadletters, &unmapped] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        Ok(NormalizerMetrics {
+            records,
+            published,
+            deadletters,
+            unmapped,
+        })
+    }
+}

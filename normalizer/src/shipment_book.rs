@@ -1,0 +1,120 @@
+//! Per-shipment state: status, last `sequence`, ETA, terminal flag and the ids already published
+//! with their revision and content hash. The book changes only by observing records that Kafka
+//! acknowledged on the output topic, the same way whether they were just produced or are being
+//! read back on restart: the output topic is the state's changelog.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use gluey_contract::{CanonicalRecord, Status, TrackingEvent};
+use sha2::{Digest, Sha256};
+
+/// Flags the normalizer derives from state (not from the carrier); they are not part of an
+/// event's content.
+pub const POST_TERMINAL: &str = "post_terminal";
+pub const OUT_OF_ORDER: &str = "out_of_order";
+const STATE_FLAGS: [&str; 2] = [POST_TERMINAL, OUT_OF_ORDER];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub revision: i32,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShipmentEntry {
+    pub status: Status,
+    pub last_sequence: i64,
+    pub eta: Option<DateTime<Utc>>,
+    pub terminal: bool,
+    /// Carrier time of the latest event that set the status.
+    pub latest_event_at: Option<DateTime<Utc>>,
+    pub seen: HashMap<String, Seen>,
+}
+
+impl Default for ShipmentEntry {
+    fn default() -> Self {
+        ShipmentEntry {
+            status: Status::Unknown,
+            last_sequence: 0,
+            eta: None,
+            terminal: false,
+            latest_event_at: None,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// Hash of an event's canonical content, without the flags state adds.
+pub fn event_content_hash(event: &TrackingEvent) -> String {
+    let mut content = event.clone();
+    content.flags.retain(|f| !STATE_FLAGS.contains(&f.as_str()));
+    hash_json(&content)
+}
+
+pub fn hash_json<T: serde::Serialize>(value: &T) -> String {
+    // Serialising plain data structs to JSON cannot fail.
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    hex::encode(&Sha256::digest(&bytes)[..16])
+}
+
+/// Content hash of any canonical record.
+pub fn record_content_hash(record: &CanonicalRecord) -> String {
+    match (&record.event, &record.update) {
+        (Some(event), _) => event_content_hash(event),
+        (None, Some(update)) => hash_json(update),
+        (None, None) => String::new(),
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ShipmentBook {
+    entries: HashMap<String, ShipmentEntry>,
+}
+
+impl ShipmentBook {
+    pub fn get(&self, shipment_key: &str) -> Option<&ShipmentEntry> {
+        self.entries.get(shipment_key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Applies an acknowledged output record.
+    pub fn observe(&mut self, record: &CanonicalRecord) {
+        let entry = self.entries.entry(record.shipment_key.clone()).or_default();
+        observe_into(entry, record);
+    }
+}
+
+/// Applies `record` to one entry; used for the book and for a working copy while planning.
+pub fn observe_into(entry: &mut ShipmentEntry, record: &CanonicalRecord) {
+    entry.seen.insert(
+        record.record_id.clone(),
+        Seen {
+            revision: record.revision,
+            content_hash: record_content_hash(record),
+        },
+    );
+    if record.sequence >= entry.last_sequence {
+        entry.last_sequence = record.sequence;
+        entry.status = record.shipment.status;
+        entry.eta = record.shipment.eta;
+        entry.terminal = record.shipment.terminal;
+    }
+    if let Some(event) = &record.event {
+        let sets_status = event.status != Status::Unknown
+            && !event
+                .flags
+                .iter()
+                .any(|f| STATE_FLAGS.contains(&f.as_str()));
+        if sets_status && entry.latest_event_at.is_none_or(|t| event.occurred_at >= t) {
+            entry.latest_event_at = Some(event.occurred_at);
+        }
+    }
+}

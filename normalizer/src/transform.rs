@@ -1,0 +1,200 @@
+//! From one raw record to what should be published: pure, given the current shipment state.
+//!
+//! Rules (DESIGN.md, CARRIERS.md §5.2): an `event_id` already published with the same content is a
+//! duplicate; with different content it is republished with a higher `revision`. Each output gets
+//! the shipment's next `sequence`. The status follows the latest event by carrier time, except
+//! that after `delivered` (terminal) only an explicit return moves it: later scans are published
+//! with the `post_terminal` flag and not re-notified. Events older than the latest keep the status
+//! and carry `out_of_order`. Events with an unmapped code never change the status.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use gluey_carriers::{ParsedRecord, ParsedUpdate};
+use gluey_contract::{
+    CanonicalRecord, RawEnvelope, RawReference, RecordType, ShipmentSummary, ShipmentUpdate,
+    Status, TrackingEvent,
+};
+
+use crate::shipment_book::{
+    event_content_hash, hash_json, observe_into, ShipmentBook, ShipmentEntry, OUT_OF_ORDER,
+    POST_TERMINAL,
+};
+
+/// Who a shipment belongs to.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub shipment_key: String,
+    pub customer_id: String,
+    pub shipment_id: Option<String>,
+}
+
+/// What to publish for one raw record.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub outputs: Vec<CanonicalRecord>,
+    pub duplicates: usize,
+}
+
+/// Everything about the raw record the outputs refer back to.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub envelope: &'a RawEnvelope,
+    pub raw_ref: &'a RawReference,
+    pub now: DateTime<Utc>,
+}
+
+/// Plans the outputs of `parsed` (records of one shipment, oldest first).
+pub fn plan(
+    parsed: Vec<ParsedRecord>,
+    owner: &Owner,
+    book: &ShipmentBook,
+    source: Source<'_>,
+) -> Plan {
+    let mut working: HashMap<String, ShipmentEntry> = HashMap::new();
+    let mut plan = Plan::default();
+    for record in parsed {
+        let entry = working
+            .entry(owner.shipment_key.clone())
+            .or_insert_with(|| book.get(&owner.shipment_key).cloned().unwrap_or_default());
+        let tracking_number = record.tracking_number().to_string();
+        let output = match record {
+            ParsedRecord::Event {
+                event_id, event, ..
+            } => plan_event(entry, event_id, event),
+            ParsedRecord::Update { update, .. } => {
+                plan_update(entry, &owner.shipment_key, update, source.now)
+            }
+        };
+        let Some(mut output) = output else {
+            plan.duplicates += 1;
+            continue;
+        };
+        output.sequence = entry.last_sequence + 1;
+        output.shipment.sequence = output.sequence;
+        output.shipment_key = owner.shipment_key.clone();
+        output.customer_id = Some(owner.customer_id.clone());
+        output.shipment_id = owner.shipment_id.clone();
+        output.carrier = source.envelope.carrier.clone();
+        output.tracking_number = tracking_number;
+        output.route = source.envelope.route;
+        output.received_at = source.envelope.received_at;
+        output.published_at = source.now;
+        output.raw_ref = source.raw_ref.clone();
+        output.trace_id = source.envelope.trace_id.clone();
+        observe_into(entry, &output);
+        plan.outputs.push(output);
+    }
+    plan
+}
+
+fn blank(
+    record_id: String,
+    record_type: RecordType,
+    revision: i32,
+    summary: ShipmentSummary,
+) -> CanonicalRecord {
+    CanonicalRecord {
+        record_id,
+        record_type,
+        revision,
+        sequence: 0,
+        shipment_key: String::new(),
+        shipment_id: None,
+        customer_id: None,
+        carrier: String::new(),
+        tracking_number: String::new(),
+        event: None,
+        update: None,
+        shipment: summary,
+        route: gluey_contract::Route::Unknown,
+        received_at: DateTime::<Utc>::UNIX_EPOCH,
+        published_at: DateTime::<Utc>::UNIX_EPOCH,
+        raw_ref: RawReference {
+            envelope_id: String::new(),
+            topic: String::new(),
+            partition: 0,
+            offset: 0,
+        },
+        trace_id: String::new(),
+    }
+}
+
+/// The revision to publish `id` at, or `None` when the same content is already published.
+fn revision_for(entry: &ShipmentEntry, id: &str, content_hash: &str) -> Option<i32> {
+    match entry.seen.get(id) {
+        None => Some(1),
+        Some(seen) if seen.content_hash == content_hash => None,
+        Some(seen) => Some(seen.revision + 1),
+    }
+}
+
+fn plan_event(
+    entry: &ShipmentEntry,
+    event_id: String,
+    mut event: TrackingEvent,
+) -> Option<CanonicalRecord> {
+    let revision = revision_for(entry, &event_id, &event_content_hash(&event))?;
+    let mut status = entry.status;
+    let mut terminal = entry.terminal;
+    let is_latest = entry.latest_event_at.is_none_or(|t| event.occurred_at >= t);
+    if !is_latest {
+        event.flags.push(OUT_OF_ORDER.into());
+    } else if entry.terminal && event.status != Status::ReturnedToSender {
+        event.flags.push(POST_TERMINAL.into());
+    } else if event.status != Status::Unknown {
+        status = event.status;
+        terminal = event.status.is_terminal();
+    }
+    let summary = ShipmentSummary {
+        status,
+        eta: entry.eta,
+        sequence: 0,
+        terminal,
+    };
+    let mut record = blank(event_id, RecordType::TrackingEvent, revision, summary);
+    record.event = Some(event);
+    Some(record)
+}
+
+fn plan_update(
+    entry: &ShipmentEntry,
+    shipment_key: &str,
+    update: ParsedUpdate,
+    now: DateTime<Utc>,
+) -> Option<CanonicalRecord> {
+    use gluey_contract::UpdateType;
+    match update.update_type {
+        UpdateType::EtaChanged if update.new_eta != entry.eta => {
+            let id = format!(
+                "up_{}",
+                hash_json(&(
+                    shipment_key,
+                    "eta_changed",
+                    entry.eta.map(|t| t.timestamp_micros()),
+                    update.new_eta.map(|t| t.timestamp_micros())
+                ))
+            );
+            let body = ShipmentUpdate {
+                update_type: UpdateType::EtaChanged,
+                occurred_at: now,
+                previous_eta: entry.eta,
+                new_eta: update.new_eta,
+                previous_tracking_number: None,
+                new_tracking_number: None,
+            };
+            let revision = entry.seen.get(&id).map(|s| s.revision + 1).unwrap_or(1);
+            let summary = ShipmentSummary {
+                status: entry.status,
+                eta: update.new_eta,
+                sequence: 0,
+                terminal: entry.terminal,
+            };
+            let mut record = blank(id, RecordType::ShipmentUpdate, revision, summary);
+            record.update = Some(body);
+            Some(record)
+        }
+        // Same ETA as published, or an update type this slice does not produce yet.
+        _ => None,
+    }
+}

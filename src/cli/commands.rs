@@ -1,0 +1,388 @@
+//! What each subcommand does: build the service's typed config from flags and the config file,
+//! start the operations endpoints, run the service until SIGTERM, drain, exit.
+
+use std::future::Future;
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use gluey_contract::{Codec, TopicNames, TOPICS};
+use gluey_kafka::{BrokerCommand, DevBroker, KafkaSettings};
+use gluey_ops::{Health, OpsServer};
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Cli, Command, CommonArgs, ConfigFile, DispatchCommand, IngestCommand, KafkaArgs, TopicsCommand,
+};
+
+/// Parses `500ms`, `15s`, `5m`, `2h`, `3d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s, 5m, 2h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" | "" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+#[derive(Debug, Args)]
+pub struct IngestWebhookArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Where carriers push.
+    #[arg(long, env = "GLUEY_INGEST_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// Larger pushes are refused with 413.
+    #[arg(long, env = "GLUEY_INGEST_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// How long to wait for Kafka's ack before answering 503 (keep it well inside carrier deadlines).
+    #[arg(long, env = "GLUEY_INGEST_PRODUCE_TIMEOUT", default_value = "4s", value_parser = parse_duration)]
+    pub produce_timeout: Duration,
+    /// `Retry-After` sent with 503.
+    #[arg(long, env = "GLUEY_INGEST_RETRY_AFTER", default_value = "5s", value_parser = parse_duration)]
+    pub retry_after: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct NormalizeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[arg(
+        long,
+        env = "GLUEY_NORMALIZER_GROUP_ID",
+        default_value = "gluey-normalizer"
+    )]
+    pub group_id: String,
+    #[arg(long, env = "GLUEY_NORMALIZER_PRODUCE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub produce_timeout: Duration,
+    /// Pause before retrying a record while Kafka is unavailable.
+    #[arg(long, env = "GLUEY_NORMALIZER_RETRY_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub retry_backoff: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DispatchWebhookArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[arg(
+        long,
+        env = "GLUEY_DISPATCH_WEBHOOK_GROUP_ID",
+        default_value = "gluey-dispatch-webhook"
+    )]
+    pub group_id: String,
+    /// Time limit of one delivery attempt.
+    #[arg(long, env = "GLUEY_DISPATCH_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
+    pub attempt_timeout: Duration,
+    #[arg(long, env = "GLUEY_DISPATCH_INITIAL_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub initial_backoff: Duration,
+    #[arg(long, env = "GLUEY_DISPATCH_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration)]
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DevBrokerArgs {
+    #[arg(long, env = "GLUEY_DEV_BROKERS", default_value_t = 1)]
+    pub brokers: i32,
+    /// Partitions of the co-partitioned topics.
+    #[arg(long, env = "GLUEY_DEV_PARTITIONS", default_value_t = 6)]
+    pub partitions: i32,
+    /// Prefix of the topics created at start.
+    #[arg(long, env = "GLUEY_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    /// Do not read control commands on stdin; run until SIGTERM.
+    #[arg(long)]
+    pub no_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsCreateArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Partitions of the co-partitioned topics (raw, events, shipments, state).
+    #[arg(long, env = "GLUEY_TOPIC_PARTITIONS", default_value_t = 12)]
+    pub partitions: i32,
+    #[arg(long, env = "GLUEY_TOPIC_REPLICATION", default_value_t = 3)]
+    pub replication: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicsListArgs {
+    #[arg(long, env = "GLUEY_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+    #[arg(long, default_value_t = 12)]
+    pub partitions: i32,
+}
+
+pub use crate::dev::DevArgs;
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        // The mock cluster is not Send; it lives on this thread, with no async runtime.
+        Command::DevBroker(args) => dev_broker(args),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(run_async(command))
+        }
+    }
+}
+
+async fn run_async(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Ingest(IngestCommand::Webhook(args)) => ingest_webhook(args).await,
+        Command::Normalize(args) => normalize(args).await,
+        Command::Dispatch(DispatchCommand::Webhook(args)) => dispatch_webhook(args).await,
+        Command::Dev(args) => crate::dev::run_dev(args).await,
+        Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,
+        Command::Topics(TopicsCommand::List(args)) => {
+            topics_list(args);
+            Ok(())
+        }
+        Command::DevBroker(_) => unreachable_dev_broker(),
+    }
+}
+
+fn unreachable_dev_broker() -> anyhow::Result<()> {
+    anyhow::bail!("dev-broker runs without an async runtime")
+}
+
+/// What every service gets.
+pub struct ServiceContext {
+    pub kafka: KafkaSettings,
+    pub topics: TopicNames,
+    pub codec: Arc<Codec>,
+    pub registry: Registry,
+    pub health: Health,
+    pub shutdown: CancellationToken,
+    pub config: ConfigFile,
+}
+
+/// Loads the config file, builds the codec, starts the ops endpoints and signal handling, then
+/// runs the service to completion.
+async fn service<F, Fut>(name: &'static str, common: CommonArgs, body: F) -> anyhow::Result<()>
+where
+    F: FnOnce(ServiceContext) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = ConfigFile::load(&common.config)?;
+    let codec = Arc::new(Codec::new(common.registry.settings().as_ref()).context("schemas")?);
+    let shutdown = CancellationToken::new();
+    gluey_ops::shutdown_on_signals(shutdown.clone()).context("cannot install signal handlers")?;
+    let registry = Registry::new();
+    let health = Health::new();
+    let ops_shutdown = CancellationToken::new();
+    let ops = OpsServer::start(
+        common.ops_listen,
+        registry.clone(),
+        health.clone(),
+        ops_shutdown.clone(),
+    )
+    .await
+    .with_context(|| format!("cannot bind --ops-listen {}", common.ops_listen))?;
+    tracing::info!(service = name, ops = %ops.addr, kafka = common.kafka.bootstrap, topic_prefix = common.kafka.topic_prefix, registry = codec.uses_registry(), "starting");
+    let context = ServiceContext {
+        kafka: common.kafka.settings(),
+        topics: common.kafka.topics(),
+        codec,
+        registry,
+        health,
+        shutdown,
+        config,
+    };
+    let result = body(context).await;
+    ops_shutdown.cancel();
+    let _ = ops.task.await;
+    tracing::info!(service = name, "stopped");
+    result
+}
+
+async fn ingest_webhook(args: IngestWebhookArgs) -> anyhow::Result<()> {
+    service("ingest-webhook", args.common, |cx| async move {
+        let config = gluey_ingest::WebhookIngestConfig {
+            listen: args.listen,
+            max_body_bytes: args.max_body_bytes,
+            produce_timeout: args.produce_timeout,
+            retry_after: args.retry_after,
+            topics: cx.topics,
+            carriers: cx.config.carriers,
+        };
+        let ingest = gluey_ingest::run_webhook_ingest(
+            config,
+            &cx.kafka,
+            cx.codec,
+            &cx.registry,
+            cx.health,
+            cx.shutdown,
+        )
+        .await?;
+        ingest.task.await.context("ingest task")?;
+        Ok(())
+    })
+    .await
+}
+
+async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
+    service("normalizer", args.common, |cx| async move {
+        let config = gluey_normalizer::NormalizerConfig {
+            topics: cx.topics,
+            group_id: args.group_id,
+            produce_timeout: args.produce_timeout,
+            retry_backoff: args.retry_backoff,
+            shipments: gluey_normalizer::config::ShipmentDirectory::new(&cx.config.shipments)?,
+        };
+        gluey_normalizer::run_normalizer(
+            config,
+            &cx.kafka,
+            cx.codec,
+            &cx.registry,
+            cx.health,
+            cx.shutdown,
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn dispatch_webhook(args: DispatchWebhookArgs) -> anyhow::Result<()> {
+    service("dispatch-webhook", args.common, |cx| async move {
+        let config = gluey_dispatcher::DispatcherConfig {
+            topics: cx.topics,
+            group_id: args.group_id,
+            endpoints: gluey_dispatcher::config::endpoints(&cx.config.customers)?,
+            attempt_timeout: args.attempt_timeout,
+            initial_backoff: args.initial_backoff,
+            max_backoff: args.max_backoff,
+        };
+        gluey_dispatcher::run_webhook_dispatcher(
+            config,
+            &cx.kafka,
+            cx.codec,
+            &cx.registry,
+            cx.health,
+            cx.shutdown,
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+async fn topics_create(args: TopicsCreateArgs) -> anyhow::Result<()> {
+    let results = gluey_kafka::create_topics(
+        &args.kafka.settings(),
+        &args.kafka.topics(),
+        args.partitions,
+        args.replication,
+    )
+    .await?;
+    for (topic, outcome) in results {
+        println!(
+            "{topic}: {}",
+            match outcome {
+                gluey_kafka::admin::TopicOutcome::Created => "created",
+                gluey_kafka::admin::TopicOutcome::AlreadyExists => "already exists (left as it is)",
+            }
+        );
+    }
+    Ok(())
+}
+
+fn topics_list(args: TopicsListArgs) {
+    let names = TopicNames::new(args.topic_prefix);
+    println!(
+        "{:<36} {:>10} {:>8} {:>10}  key",
+        "topic", "partitions", "cleanup", "retention"
+    );
+    for spec in TOPICS {
+        let retention = spec
+            .retention_days()
+            .map(|d| format!("{d}d"))
+            .unwrap_or_else(|| "forever".into());
+        println!(
+            "{:<36} {:>10} {:>8} {:>10}  {}",
+            names.name(spec),
+            spec.partitions(args.partitions),
+            spec.cleanup.as_str(),
+            retention,
+            spec.key
+        );
+    }
+}
+
+/// Runs the mock cluster; prints `KAFKA_BOOTSTRAP=<addr>` then answers each stdin command with
+/// `ok` or `error: <reason>`. Exits on stdin EOF (the parent went away) or SIGTERM.
+fn dev_broker(args: DevBrokerArgs) -> anyhow::Result<()> {
+    let broker = DevBroker::start(args.brokers).context("cannot start the mock cluster")?;
+    broker
+        .create_topics(&TopicNames::new(args.topic_prefix.clone()), args.partitions)
+        .context("cannot create the declared topics")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "KAFKA_BOOTSTRAP={}", broker.bootstrap())?;
+    stdout.flush()?;
+    tracing::info!(
+        bootstrap = broker.bootstrap(),
+        brokers = args.brokers,
+        partitions = args.partitions,
+        "dev broker running"
+    );
+    if args.no_stdin {
+        let terminated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for signal in [15, 2] {
+            signal_flag(signal, terminated.clone())?;
+        }
+        while !terminated.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        return Ok(());
+    }
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer =
+            BrokerCommand::parse(&line, args.partitions).and_then(|c| broker.apply(&c).map(|()| c));
+        match answer {
+            Ok(command) => {
+                tracing::info!(?command, "control command applied");
+                writeln!(stdout, "ok")?;
+            }
+            Err(e) => writeln!(stdout, "error: {e}")?,
+        }
+        stdout.flush()?;
+    }
+    Ok(())
+}
+
+/// Sets `flag` when `signal` arrives, without an async runtime.
+fn signal_flag(signal: i32, flag: Arc<std::sync::atomic::AtomicBool>) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            use tokio::signal::unix::{signal as listen, SignalKind};
+            if let Ok(mut s) = listen(SignalKind::from_raw(signal)) {
+                s.recv().await;
+            }
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    });
+    Ok(())
+}

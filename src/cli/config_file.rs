@@ -1,0 +1,37 @@
+//! The config file as a whole: each service reads its section, validated at start-up.
+
+use std::path::Path;
+
+use anyhow::Context;
+use gluey_dispatcher::config::CustomerSection;
+use gluey_ingest::CarrierPushSection;
+use gluey_normalizer::StaticShipment;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Carrier credentials for pushes.
+    #[serde(default)]
+    pub carriers: CarrierPushSection,
+    /// Customers and their delivery endpoints.
+    #[serde(default)]
+    pub customers: Vec<CustomerSection>,
+    /// Static tracking-number → customer mapping (stands in for the shipment registry).
+    #[serde(default)]
+    pub shipments: Vec<StaticShipment>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
+        let file: ConfigFile = gluey_ops::load_config_file(path)?;
+        file.carriers
+            .validate()
+            .with_context(|| format!("config file {}", path.display()))?;
+        gluey_dispatcher::config::endpoints(&file.customers)
+            .with_context(|| format!("config file {}", path.display()))?;
+        gluey_normalizer::config::ShipmentDirectory::new(&file.shipments)
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(file)
+    }
+}

@@ -1,0 +1,71 @@
+//! Command line: every setting is a flag with an environment variable (`env =`), parsed into its
+//! type at start-up, so a bad value is an error that names the flag.
+
+mod commands;
+pub mod commands_support {
+    //! Parsers shared with `dev`.
+    pub use super::commands::parse_duration;
+}
+mod config_file;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+pub use commands::run;
+pub use config_file::ConfigFile;
+pub use settings::{CommonArgs, KafkaArgs, RegistryArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gluey",
+    version,
+    about = "Carrier tracking pipeline: carriers in, one canonical event stream, customers out"
+)]
+pub struct Cli {
+    /// Log as JSON lines (one object per event) instead of text.
+    #[arg(long, env = "GLUEY_LOG_JSON", global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Carrier intake routes.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+    /// Raw records → canonical tracking events.
+    Normalize(commands::NormalizeArgs),
+    /// Delivery channels.
+    #[command(subcommand)]
+    Dispatch(DispatchCommand),
+    /// The whole pipeline in one process on an embedded broker, with a simulated carrier and a
+    /// sample customer.
+    Dev(commands::DevArgs),
+    /// A Kafka-protocol broker (librdkafka's mock cluster) for tests and local work; prints its
+    /// bootstrap address and reads control commands on stdin.
+    DevBroker(commands::DevBrokerArgs),
+    /// Topic administration.
+    #[command(subcommand)]
+    Topics(TopicsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// HTTP endpoint for carrier pushes.
+    Webhook(commands::IngestWebhookArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DispatchCommand {
+    /// Signed webhooks to customer endpoints.
+    Webhook(commands::DispatchWebhookArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicsCommand {
+    /// Create every declared topic (idempotent).
+    Create(commands::TopicsCreateArgs),
+    /// Print the topic declaration.
+    List(commands::TopicsListArgs),
+}
