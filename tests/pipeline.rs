@@ -1,0 +1,495 @@
+//! End to end, every service its own process on a real Kafka-protocol broker: a signed FedEx push
+//! goes in, a signed canonical webhook comes out; bad pushes are refused or dead-lettered; a
+//! broker outage is answered with 503 and recovered from; a SIGKILLed normalizer loses nothing.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, FixedOffset};
+use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
+use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope, TopicNames};
+use support::{topics, Broker, CustomerEndpoint, Service};
+
+fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+fn scan(
+    event_type: &'static str,
+    description: &'static str,
+    exception: Option<&'static str>,
+    date: &str,
+) -> FedexScan {
+    FedexScan {
+        event_type,
+        description,
+        exception_code: exception,
+        exception_description: exception.map(|_| "Customer not available or business closed"),
+        at: at(date),
+        city: "CLOVIS",
+        state: "CA",
+        postal_code: "93612",
+        country: "US",
+    }
+}
+
+struct Pipeline {
+    broker: Broker,
+    prefix: String,
+    dir: std::path::PathBuf,
+    config: std::path::PathBuf,
+    ingest_port: u16,
+}
+
+impl Pipeline {
+    fn new(name: &str, customer: &CustomerEndpoint, tracking_numbers: &[String]) -> Pipeline {
+        let (prefix, dir) = support::unique(name);
+        let mut broker = Broker::start(&dir);
+        broker.create_topics(&prefix);
+        let config = support::write_config(&dir, &customer.url(), tracking_numbers);
+        Pipeline {
+            broker,
+            prefix,
+            dir,
+            config,
+            ingest_port: support::free_port(),
+        }
+    }
+
+    fn topics(&self) -> TopicNames {
+        TopicNames::new(self.prefix.clone())
+    }
+
+    fn service(&self, name: &str, args: &[&str]) -> Service {
+        Service::new(
+            name,
+            args,
+            self.broker.bootstrap(),
+            &self.prefix,
+            &self.config,
+            &self.dir,
+        )
+    }
+
+    fn ingest(&self) -> Service {
+        self.service("ingest", &["ingest", "webhook"])
+            .arg("--listen", &format!("127.0.0.1:{}", self.ingest_port))
+            .arg("--max-body-bytes", "65536")
+            .arg("--produce-timeout", "2s")
+            .arg("--retry-after", "7s")
+    }
+
+    fn normalizer(&self) -> Service {
+        self.service("normalizer", &["normalize"])
+    }
+
+    fn dispatcher(&self) -> Service {
+        self.service("dispatcher", &["dispatch", "webhook"])
+            .arg("--initial-backoff", "100ms")
+            .arg("--max-backoff", "500ms")
+    }
+
+    async fn push(&self, body: &[u8], signature: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/carriers/fedex/aiv",
+                self.ingest_port
+            ))
+            .header("content-type", "application/json")
+            .header("fdx-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fedex_push_reaches_the_customer_signed_and_canonical() {
+    let customer = CustomerEndpoint::start().await;
+    let number = "794612345678".to_string();
+    let p = Pipeline::new("e2e", &customer, std::slice::from_ref(&number));
+    let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
+    ingest.start().await;
+    normalizer.start().await;
+    dispatcher.start().await;
+
+    // The CARRIERS.md example: out for delivery, then a failed attempt (customer not available).
+    let body = aiv_payload(
+        &number,
+        &[
+            scan(
+                "OD",
+                "On FedEx vehicle for delivery",
+                None,
+                "2024-04-25T08:55:00-07:00",
+            ),
+            scan(
+                "DE",
+                "Delivery exception",
+                Some("08"),
+                "2024-04-25T11:26:00-07:00",
+            ),
+        ],
+        None,
+        None,
+    );
+    let response = p.push(&body, &sign(support::FEDEX_SECRET, &body)).await;
+    assert_eq!(response.status(), 200);
+
+    let deliveries = customer.wait_for(2).await;
+    let mut by_code = HashMap::new();
+    for delivery in &deliveries {
+        // Verified by the Standard Webhooks reference library, with either of the two secrets.
+        for secret in [support::CUSTOMER_SECRET, support::CUSTOMER_SECRET_NEXT] {
+            standardwebhooks::Webhook::new(secret)
+                .unwrap()
+                .verify(&delivery.body, &delivery.headers)
+                .expect("signature verifies");
+        }
+        let json = delivery.json();
+        assert_eq!(json["type"], "tracking.event");
+        assert_eq!(json["version"], 1);
+        assert_eq!(
+            delivery.header("webhook-id"),
+            json["data"]["id"].as_str().unwrap()
+        );
+        assert!(delivery.header("traceparent").starts_with("00-"));
+        by_code.insert(
+            json["data"]["event"]["carrier_code"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+            json,
+        );
+    }
+    let od = &by_code["OD"]["data"];
+    assert_eq!(od["event"]["status"], "out_for_delivery");
+    assert_eq!(od["event"]["milestone"], "delivery");
+    assert_eq!(od["event"]["occurred_at"], "2024-04-25T15:55:00Z");
+    assert_eq!(od["event"]["occurred_at_local"], "2024-04-25T08:55:00");
+    assert_eq!(od["event"]["utc_offset"], "-07:00");
+    assert_eq!(od["event"]["offset_source"], "explicit_offset");
+    assert_eq!(od["shipment"]["carrier"], "fedex");
+    assert_eq!(od["shipment"]["customer_id"], "acme");
+    assert_eq!(od["shipment"]["tracking_number"], number);
+    assert_eq!(od["sequence"], 1);
+    let de = &by_code["DE"]["data"];
+    assert_eq!(de["event"]["status"], "failed_attempt");
+    assert_eq!(de["event"]["code"], "attempt");
+    assert_eq!(de["event"]["sub_code"], "recipient_unavailable");
+    assert_eq!(de["event"]["carrier_sub_code"], "08");
+    assert_eq!(de["event"]["occurred_at"], "2024-04-25T18:26:00Z");
+    assert_eq!(de["sequence"], 2);
+    assert_eq!(de["shipment"]["status"], "failed_attempt");
+
+    // The same push again (FedEx re-sends snapshots) is not delivered twice.
+    assert_eq!(
+        p.push(&body, &sign(support::FEDEX_SECRET, &body))
+            .await
+            .status(),
+        200
+    );
+    let raw = topics::read_all_async(p.broker.bootstrap(), &p.topics().raw(), 2).await;
+    assert_eq!(raw.len(), 2);
+    let metrics = normalizer.metrics().await;
+    support::wait_for(
+        "the re-push counted as duplicate",
+        support::DEADLINE,
+        || {
+            let normalizer = &normalizer;
+            async move {
+                normalizer
+                    .metrics()
+                    .await
+                    .contains(
+                        "normalizer_raw_records_total{carrier=\"fedex\",outcome=\"duplicate\"} 1",
+                    )
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    assert!(metrics.contains("normalizer_records_published_total"));
+    assert_eq!(topics::count(p.broker.bootstrap(), &p.topics().events()), 2);
+    assert_eq!(customer.received().len(), 2);
+
+    // SIGTERM drains: every service exits cleanly.
+    for service in [&mut dispatcher, &mut normalizer, &mut ingest] {
+        assert!(
+            service.terminate().success(),
+            "clean exit on SIGTERM:\n{}",
+            service.log()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_refuses_bad_signatures_oversized_and_non_json_bodies() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("refuse", &customer, &[]);
+    let mut ingest = p.ingest();
+    ingest.start().await;
+    let body = aiv_payload(
+        "794600000001",
+        &[scan("PU", "Picked up", None, "2024-04-24T14:25:00-07:00")],
+        None,
+        None,
+    );
+
+    let wrong = p.push(&body, &sign("not-the-secret", &body)).await;
+    assert_eq!(wrong.status(), 401);
+    let answer: serde_json::Value = wrong.json().await.unwrap();
+    assert_eq!(answer["error"], "fdx-signature does not match");
+
+    let tampered = p
+        .push(
+            &[&body[..], b" "].concat(),
+            &sign(support::FEDEX_SECRET, &body),
+        )
+        .await;
+    assert_eq!(tampered.status(), 401);
+
+    let missing = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/carriers/fedex/aiv",
+            p.ingest_port
+        ))
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+
+    let big = vec![b' '; 70_000];
+    let oversized = p.push(&big, &sign(support::FEDEX_SECRET, &big)).await;
+    assert_eq!(oversized.status(), 413);
+
+    let as_text = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/carriers/fedex/aiv",
+            p.ingest_port
+        ))
+        .header("content-type", "text/plain")
+        .header("fdx-signature", sign(support::FEDEX_SECRET, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_text.status(), 415);
+
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &p.topics().raw()),
+        0,
+        "nothing produced for refused pushes"
+    );
+    assert_eq!(
+        p.push(&body, &sign(support::FEDEX_SECRET, &body))
+            .await
+            .status(),
+        200
+    );
+    let raw = topics::read_all_async(p.broker.bootstrap(), &p.topics().raw(), 1).await;
+    assert_eq!(raw.len(), 1, "only the good push is on the raw topic");
+    let envelope = &topics::decode_all::<RawEnvelope>(&raw).await[0];
+    assert_eq!(envelope.payload, body, "raw bytes untouched");
+    assert_eq!(envelope.shipment_key.as_deref(), Some("fedex:794600000001"));
+
+    let metrics = ingest.metrics().await;
+    for reason in [
+        "signature_mismatch",
+        "signature_missing",
+        "too_large",
+        "content_type",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "ingest_webhook_rejected_total{{carrier=\"fedex\",reason=\"{reason}\"}}"
+            )),
+            "{reason} counted:\n{metrics}"
+        );
+    }
+    assert!(
+        !ingest.log().contains(support::FEDEX_SECRET),
+        "the secret never reaches the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("malformed", &customer, &[]);
+    let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
+    ingest.start().await;
+    normalizer.start().await;
+    let body = b"{\"trackingNumberInfo\": {\"trackingNumber\": \"79461\"".to_vec();
+    assert_eq!(
+        p.push(&body, &sign(support::FEDEX_SECRET, &body))
+            .await
+            .status(),
+        200
+    );
+
+    let letters = topics::read_all_async(p.broker.bootstrap(), &p.topics().deadletter(), 1).await;
+    let letter = &topics::decode_all::<DeadLetter>(&letters).await[0];
+    assert_eq!(letter.stage, "parse");
+    assert!(
+        letter.reason.contains("not valid JSON"),
+        "reason: {}",
+        letter.reason
+    );
+    assert_eq!(letter.carrier.as_deref(), Some("fedex"));
+    assert_eq!(letter.source_topic, p.topics().raw());
+    // The dead letter keeps the raw record byte for byte, so it can be replayed.
+    let codec = gluey_contract::Codec::without_registry().unwrap();
+    let envelope: RawEnvelope = codec.decode(&letter.payload).await.unwrap();
+    assert_eq!(envelope.payload, body);
+    assert_eq!(topics::count(p.broker.bootstrap(), &p.topics().events()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_answers_503_while_the_broker_is_down_and_recovers() {
+    let customer = CustomerEndpoint::start().await;
+    let mut p = Pipeline::new("outage", &customer, &[]);
+    if !p.broker.supports_faults() {
+        eprintln!("SKIPPED: broker fault injection needs the dev broker (KAFKA_BOOTSTRAP is set)");
+        return;
+    }
+    let mut ingest = p.ingest();
+    ingest.start().await;
+    let body = |n: u32| {
+        aiv_payload(
+            &format!("79460000{n:04}"),
+            &[scan("PU", "Picked up", None, "2024-04-24T14:25:00-07:00")],
+            None,
+            None,
+        )
+    };
+    let before = body(1);
+    assert_eq!(
+        p.push(&before, &sign(support::FEDEX_SECRET, &before))
+            .await
+            .status(),
+        200
+    );
+
+    assert_eq!(p.broker.command("broker-down 1"), "ok");
+    let during = body(2);
+    let refused = p.push(&during, &sign(support::FEDEX_SECRET, &during)).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "7");
+
+    assert_eq!(p.broker.command("broker-up 1"), "ok");
+    // The carrier retries; once Kafka is back the push is accepted.
+    let after = body(3);
+    support::wait_for(
+        "a push accepted after the broker came back",
+        support::DEADLINE,
+        || {
+            let (p, after) = (&p, &after);
+            async move {
+                (p.push(after, &sign(support::FEDEX_SECRET, after))
+                    .await
+                    .status()
+                    == 200)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+    let raw = topics::read_all_async(p.broker.bootstrap(), &p.topics().raw(), 2).await;
+    let keys: HashSet<String> = topics::decode_all::<RawEnvelope>(&raw)
+        .await
+        .into_iter()
+        .filter_map(|e| e.shipment_key)
+        .collect();
+    assert!(
+        keys.contains("fedex:794600000001"),
+        "accepted before the outage"
+    );
+    assert!(
+        keys.contains("fedex:794600000003"),
+        "accepted after the outage"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
+    let customer = CustomerEndpoint::start().await;
+    let numbers: Vec<String> = (0..40).map(|i| format!("7947{i:08}")).collect();
+    let p = Pipeline::new("sigkill", &customer, &numbers);
+    let mut ingest = p.ingest();
+    ingest.start().await;
+    // Each shipment is pushed three times as its history grows, FedEx style (full snapshots).
+    let codes = [
+        ("PU", "Picked up"),
+        ("AR", "Arrived at FedEx location"),
+        ("OD", "On FedEx vehicle for delivery"),
+    ];
+    let mut expected = 0;
+    for (step, _) in codes.iter().enumerate() {
+        for number in &numbers {
+            let scans: Vec<FedexScan> = codes[..=step]
+                .iter()
+                .enumerate()
+                .map(|(i, (code, description))| {
+                    scan(
+                        code,
+                        description,
+                        None,
+                        &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
+                    )
+                })
+                .collect();
+            let body = aiv_payload(number, &scans, None, None);
+            assert_eq!(
+                p.push(&body, &sign(support::FEDEX_SECRET, &body))
+                    .await
+                    .status(),
+                200
+            );
+        }
+        expected += numbers.len();
+    }
+    let events_topic = p.topics().events();
+    let mut normalizer = p.normalizer();
+    // Kill it mid-stream three times, each time once it has published a little more.
+    for round in 1..=3 {
+        normalizer.start().await;
+        let target = (round * expected / 4) as i64;
+        let (bootstrap, topic) = (p.broker.bootstrap().to_string(), events_topic.clone());
+        support::wait_for("some progress before the kill", support::DEADLINE, || {
+            let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+            async move { (topics::count(&bootstrap, &topic) >= target).then_some(()) }
+        })
+        .await;
+        normalizer.kill();
+    }
+    normalizer.start().await;
+    let records = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &events_topic, expected as i64).await,
+    )
+    .await;
+    let mut seen = HashSet::new();
+    let mut last_sequence: HashMap<String, i64> = HashMap::new();
+    for r in &records {
+        assert!(
+            seen.insert((r.record_id.clone(), r.revision)),
+            "published twice: {} r{}",
+            r.record_id,
+            r.revision
+        );
+        let last = last_sequence.entry(r.shipment_key.clone()).or_insert(0);
+        assert!(r.sequence > *last, "sequence increases per shipment");
+        *last = r.sequence;
+    }
+    assert_eq!(records.len(), expected, "every event exactly once");
+    for number in &numbers {
+        assert_eq!(
+            last_sequence[&format!("fedex:{number}")],
+            codes.len() as i64
+        );
+    }
+}
