@@ -2,6 +2,8 @@
 //! goes in, a signed canonical webhook comes out; bad pushes are refused or dead-lettered; a
 //! broker outage is answered with 503 and recovered from; a SIGKILLed normalizer loses nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
+
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -492,4 +494,75 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
             codes.len() as i64
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
+    let old = CustomerEndpoint::start().await;
+    let new = CustomerEndpoint::start().await;
+    let numbers = vec![
+        "794612340001".to_string(),
+        "794612340002".to_string(),
+        "794612340003".to_string(),
+    ];
+    let p = Pipeline::new("reload", &old, &numbers);
+    let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
+    ingest.start().await;
+    normalizer.start().await;
+    dispatcher.start().await;
+    let p = &p;
+    let numbers = &numbers;
+    let push = |n: usize| {
+        let body = aiv_payload(
+            &numbers[n],
+            &[scan("PU", "Picked up", None, "2024-04-24T14:25:00-07:00")],
+            None,
+            None,
+        );
+        async move {
+            assert_eq!(
+                p.push(&body, &sign(support::FEDEX_SECRET, &body))
+                    .await
+                    .status(),
+                200
+            )
+        }
+    };
+    push(0).await;
+    old.wait_for(1).await;
+
+    // A broken file (bad secret) is refused: the running config stays.
+    std::fs::write(&p.config, "[[customers]]\nid = \"acme\"\n[[customers.webhooks]]\nurl = \"http://x\"\nsecrets = [\"nope\"]\n").unwrap();
+    dispatcher.hangup();
+    dispatcher.wait_for_log("config reload refused", 1).await;
+    push(1).await;
+    old.wait_for(2).await;
+
+    // Rotation done: a new endpoint with only the new secret.
+    support::write_config_with(
+        &p.dir,
+        &new.url(),
+        &[support::CUSTOMER_SECRET_NEXT],
+        numbers,
+    );
+    dispatcher.hangup();
+    dispatcher.wait_for_log("config file reloaded", 1).await;
+    push(2).await;
+    let delivered = new.wait_for(1).await;
+    standardwebhooks::Webhook::new(support::CUSTOMER_SECRET_NEXT)
+        .unwrap()
+        .verify(&delivered[0].body, &delivered[0].headers)
+        .unwrap();
+    assert!(
+        standardwebhooks::Webhook::new(support::CUSTOMER_SECRET)
+            .unwrap()
+            .verify(&delivered[0].body, &delivered[0].headers)
+            .is_err(),
+        "the retired secret no longer signs"
+    );
+    assert_eq!(
+        delivered[0].json()["data"]["shipment"]["tracking_number"],
+        numbers[2]
+    );
+    assert_eq!(old.received().len(), 2);
 }

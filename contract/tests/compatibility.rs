@@ -2,6 +2,8 @@
 //! readable with the current schema and data written with the current schema is readable with
 //! every released version. Released versions are frozen copies in `schemas/released/`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
+
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use apache_avro::Schema;
 use gluey_contract::CONTRACT_SCHEMAS;

@@ -1,5 +1,7 @@
 //! Property: every contract record survives encode → decode unchanged, in both encodings.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};

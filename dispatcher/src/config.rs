@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use gluey_contract::TopicNames;
-use gluey_ops::Secret;
+use gluey_ops::{Reloadable, Secret};
 use serde::Deserialize;
 use url::Url;
 
@@ -94,7 +94,8 @@ pub fn endpoints(
 pub struct DispatcherConfig {
     pub topics: TopicNames,
     pub group_id: String,
-    pub endpoints: Vec<EndpointConfig>,
+    /// Reloaded on SIGHUP.
+    pub endpoints: Reloadable<Vec<EndpointConfig>>,
     /// Time limit of one delivery attempt.
     pub attempt_timeout: Duration,
     /// First pause after a failed attempt; doubles up to `max_backoff`.

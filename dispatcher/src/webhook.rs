@@ -185,12 +185,9 @@ impl Dispatcher {
                 .inc();
             return true;
         }
-        let endpoints: Vec<&EndpointConfig> = self
-            .config
-            .endpoints
-            .iter()
-            .filter(|e| e.customer_id == customer)
-            .collect();
+        let all = self.config.endpoints.current();
+        let endpoints: Vec<&EndpointConfig> =
+            all.iter().filter(|e| e.customer_id == customer).collect();
         if endpoints.is_empty() {
             self.metrics
                 .skipped

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use gluey_contract::TopicNames;
-use gluey_ops::Secret;
+use gluey_ops::{Reloadable, Secret};
 use serde::Deserialize;
 
 /// `[carriers.*]` in the config file: what ingest needs to authenticate pushes.
@@ -63,5 +63,6 @@ pub struct WebhookIngestConfig {
     /// `Retry-After` sent with 503 and 429.
     pub retry_after: Duration,
     pub topics: TopicNames,
-    pub carriers: CarrierPushSection,
+    /// Reloaded on SIGHUP.
+    pub carriers: Reloadable<CarrierPushSection>,
 }

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gluey_contract::{shipment_key, TopicNames};
+use gluey_ops::Reloadable;
 use serde::Deserialize;
 
 /// `[[shipments]]` in the config file: the static tracking-number → customer mapping that stands
@@ -74,5 +75,6 @@ pub struct NormalizerConfig {
     pub produce_timeout: Duration,
     /// Pause between attempts while Kafka is unavailable.
     pub retry_backoff: Duration,
-    pub shipments: ShipmentDirectory,
+    /// Reloaded on SIGHUP.
+    pub shipments: Reloadable<ShipmentDirectory>,
 }

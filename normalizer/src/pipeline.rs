@@ -226,9 +226,10 @@ impl Normalizer {
                 .or_default()
                 .push(record);
         }
+        let directory = self.config.shipments.current();
         let unregistered: Vec<&String> = by_shipment
             .keys()
-            .filter(|k| self.config.shipments.get(k).is_none())
+            .filter(|k| directory.get(k).is_none())
             .collect();
         if !unregistered.is_empty() {
             return Err(Poison {
@@ -247,7 +248,7 @@ impl Normalizer {
         let mut outputs = Vec::new();
         let mut duplicates = 0;
         for (key, records) in by_shipment {
-            let Some(registered) = self.config.shipments.get(&key) else {
+            let Some(registered) = directory.get(&key) else {
                 continue;
             };
             let owner = Owner {

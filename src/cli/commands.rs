@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use gluey_contract::{Codec, TopicNames, TOPICS};
 use gluey_kafka::{BrokerCommand, DevBroker, KafkaSettings};
-use gluey_ops::{Health, OpsServer};
+use gluey_ops::{Health, OpsServer, Reloadable, Reloader};
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -169,7 +169,57 @@ pub struct ServiceContext {
     pub registry: Registry,
     pub health: Health,
     pub shutdown: CancellationToken,
-    pub config: ConfigFile,
+    /// The config file, reloaded on SIGHUP (validated before it replaces the running one).
+    pub config: Reloadable<ConfigFile>,
+}
+
+impl ServiceContext {
+    /// A section of the config file that follows its reloads. `section` cannot fail here: the
+    /// whole file was validated before it was published.
+    pub fn section<T, F>(&self, section: F) -> anyhow::Result<Reloadable<T>>
+    where
+        T: Send + Sync + 'static,
+        F: Fn(&ConfigFile) -> anyhow::Result<T> + Send + 'static,
+    {
+        let mut files = self.config.clone();
+        let (reloader, reloadable) = Reloadable::new(section(&files.current())?);
+        tokio::spawn(async move {
+            while files.changed().await {
+                match section(&files.current()) {
+                    Ok(value) => reloader.replace(value),
+                    Err(e) => tracing::error!(
+                        error = format!("{e:#}"),
+                        "config section refused on reload"
+                    ),
+                }
+            }
+        });
+        Ok(reloadable)
+    }
+}
+
+/// Re-reads the config file on every SIGHUP; a file that does not validate is refused with the
+/// reason and the running config stays.
+fn reload_on_sighup(
+    path: std::path::PathBuf,
+    reloader: Reloader<ConfigFile>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match ConfigFile::load(&path) {
+                Ok(file) => {
+                    reloader.replace(file);
+                    tracing::info!(config = %path.display(), "config file reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(config = %path.display(), error = format!("{e:#}"), "config reload refused; keeping the running config")
+                }
+            }
+        }
+    });
+    Ok(())
 }
 
 /// Loads the config file, builds the codec, starts the ops endpoints and signal handling, then
@@ -179,7 +229,8 @@ where
     F: FnOnce(ServiceContext) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let config = ConfigFile::load(&common.config)?;
+    let (reloader, config) = Reloadable::new(ConfigFile::load(&common.config)?);
+    reload_on_sighup(common.config.clone(), reloader)?;
     let codec = Arc::new(Codec::new(common.registry.settings().as_ref()).context("schemas")?);
     let shutdown = CancellationToken::new();
     gluey_ops::shutdown_on_signals(shutdown.clone()).context("cannot install signal handlers")?;
@@ -218,8 +269,8 @@ async fn ingest_webhook(args: IngestWebhookArgs) -> anyhow::Result<()> {
             max_body_bytes: args.max_body_bytes,
             produce_timeout: args.produce_timeout,
             retry_after: args.retry_after,
-            topics: cx.topics,
-            carriers: cx.config.carriers,
+            topics: cx.topics.clone(),
+            carriers: cx.section(|f| Ok(f.carriers.clone()))?,
         };
         let ingest = gluey_ingest::run_webhook_ingest(
             config,
@@ -239,11 +290,15 @@ async fn ingest_webhook(args: IngestWebhookArgs) -> anyhow::Result<()> {
 async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
     service("normalizer", args.common, |cx| async move {
         let config = gluey_normalizer::NormalizerConfig {
-            topics: cx.topics,
+            topics: cx.topics.clone(),
             group_id: args.group_id,
             produce_timeout: args.produce_timeout,
             retry_backoff: args.retry_backoff,
-            shipments: gluey_normalizer::config::ShipmentDirectory::new(&cx.config.shipments)?,
+            shipments: cx.section(|f| {
+                Ok(gluey_normalizer::config::ShipmentDirectory::new(
+                    &f.shipments,
+                )?)
+            })?,
         };
         gluey_normalizer::run_normalizer(
             config,
@@ -262,9 +317,9 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
 async fn dispatch_webhook(args: DispatchWebhookArgs) -> anyhow::Result<()> {
     service("dispatch-webhook", args.common, |cx| async move {
         let config = gluey_dispatcher::DispatcherConfig {
-            topics: cx.topics,
+            topics: cx.topics.clone(),
             group_id: args.group_id,
-            endpoints: gluey_dispatcher::config::endpoints(&cx.config.customers)?,
+            endpoints: cx.section(|f| Ok(gluey_dispatcher::config::endpoints(&f.customers)?))?,
             attempt_timeout: args.attempt_timeout,
             initial_backoff: args.initial_backoff,
             max_backoff: args.max_backoff,

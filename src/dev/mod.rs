@@ -19,7 +19,7 @@ use gluey_ingest::config::FedexPushConfig;
 use gluey_kafka::{DevBroker, KafkaSettings};
 use gluey_normalizer::config::ShipmentDirectory;
 use gluey_normalizer::StaticShipment;
-use gluey_ops::{Health, OpsServer, Secret};
+use gluey_ops::{Health, OpsServer, Reloadable, Secret};
 use prometheus::Registry;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -113,11 +113,11 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             produce_timeout: Duration::from_secs(4),
             retry_after: Duration::from_secs(5),
             topics: topics.clone(),
-            carriers: gluey_ingest::CarrierPushSection {
+            carriers: Reloadable::fixed(gluey_ingest::CarrierPushSection {
                 fedex: Some(FedexPushConfig {
                     aiv_secrets: vec![Secret::new(fedex_secret.clone())],
                 }),
-            },
+            }),
         },
         &kafka,
         codec.clone(),
@@ -133,7 +133,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             group_id: "gluey-normalizer".into(),
             produce_timeout: Duration::from_secs(10),
             retry_backoff: Duration::from_secs(1),
-            shipments: ShipmentDirectory::new(&shipments)?,
+            shipments: Reloadable::fixed(ShipmentDirectory::new(&shipments)?),
         };
         let (kafka, codec, registry, shutdown) = (
             kafka.clone(),
@@ -164,7 +164,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         let config = gluey_dispatcher::DispatcherConfig {
             topics: topics.clone(),
             group_id: "gluey-dispatch-webhook".into(),
-            endpoints: gluey_dispatcher::config::endpoints(&customers)?,
+            endpoints: Reloadable::fixed(gluey_dispatcher::config::endpoints(&customers)?),
             attempt_timeout: Duration::from_secs(15),
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),

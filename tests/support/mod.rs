@@ -3,7 +3,7 @@
 //! endpoint that records what it receives, and readers for the topics. Every wait is on a
 //! condition with a generous deadline; nothing sleeps to hope.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod broker;
 pub mod customer;
@@ -66,8 +66,27 @@ pub fn free_port() -> u16 {
 /// Writes the config file: FedEx secret from the environment (`${TEST_FEDEX_SECRET}`), one
 /// customer whose endpoint is `endpoint`, and the tracking numbers registered to it.
 pub fn write_config(dir: &std::path::Path, endpoint: &str, tracking_numbers: &[String]) -> PathBuf {
+    write_config_with(
+        dir,
+        endpoint,
+        &[CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT],
+        tracking_numbers,
+    )
+}
+
+pub fn write_config_with(
+    dir: &std::path::Path,
+    endpoint: &str,
+    secrets: &[&str],
+    tracking_numbers: &[String],
+) -> PathBuf {
+    let secrets = secrets
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut text = format!(
-        "[carriers.fedex]\naiv_secrets = [\"${{TEST_FEDEX_SECRET}}\"]\n\n[[customers]]\nid = \"acme\"\n\n[[customers.webhooks]]\nurl = \"{endpoint}\"\nsecrets = [\"{CUSTOMER_SECRET}\", \"{CUSTOMER_SECRET_NEXT}\"]\n\n"
+        "[carriers.fedex]\naiv_secrets = [\"${{TEST_FEDEX_SECRET}}\"]\n\n[[customers]]\nid = \"acme\"\n\n[[customers.webhooks]]\nurl = \"{endpoint}\"\nsecrets = [{secrets}]\n\n"
     );
     for number in tracking_numbers {
         text.push_str(&format!("[[shipments]]\ncarrier = \"fedex\"\ntracking_number = \"{number}\"\ncustomer = \"acme\"\n\n"));

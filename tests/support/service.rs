@@ -121,6 +121,28 @@ impl Service {
         child.wait().unwrap()
     }
 
+    /// SIGHUP: re-read the config file.
+    pub fn hangup(&self) {
+        let child = self.child.as_ref().expect("running");
+        Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits until the log contains `text` `times` times.
+    pub async fn wait_for_log(&self, text: &str, times: usize) {
+        super::wait_for(
+            &format!("{times}× {text:?} in the {} log", self.name),
+            super::DEADLINE,
+            || {
+                let found = self.log().matches(text).count() >= times;
+                async move { found.then_some(()) }
+            },
+        )
+        .await;
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

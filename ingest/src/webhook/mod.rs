@@ -67,7 +67,7 @@ pub async fn run_webhook_ingest(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<WebhookIngest, IngestError> {
-    if config.carriers.fedex.is_none() {
+    if config.carriers.current().fedex.is_none() {
         return Err(IngestError::NoCarriers);
     }
     let listener = TcpListener::bind(config.listen)
@@ -205,7 +205,8 @@ async fn fedex_aiv(
             "content_type",
         );
     }
-    let secrets = match &shared.config.carriers.fedex {
+    let carriers = shared.config.carriers.current();
+    let secrets = match &carriers.fedex {
         Some(fedex) => &fedex.aiv_secrets,
         None => {
             return Answer::error(
