@@ -146,7 +146,7 @@ fn record(with_event: bool) -> CanonicalRecord {
             proof_of_delivery_ref: None,
             flags: vec![],
         }),
-        update: (!with_event).then(|| ShipmentUpdate {
+        update: (!with_event).then_some(ShipmentUpdate {
             update_type: UpdateType::EtaChanged,
             occurred_at: t,
             previous_eta: None,
