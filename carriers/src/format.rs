@@ -3,11 +3,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use gluey_contract::{TrackingEvent, UpdateType};
+use gluey_contract::{Route, TrackingEvent, UpdateType};
+
+use crate::mapping::{MappingError, MappingTable};
 
 /// One raw record, as the normalizer hands it to a parser.
 #[derive(Debug, Clone, Copy)]
 pub struct RawInput<'a> {
+    /// The envelope's carrier. Carrier-specific formats ignore it; generic ones (X12 214, the CSV
+    /// feed) use it as the identity namespace and to choose the carrier's mapping rows.
+    pub carrier: &'a str,
     pub payload: &'a [u8],
     /// File context from the envelope (CSV header, delimiter, X12 separators); empty for pushes.
     pub context: &'a BTreeMap<String, String>,
@@ -15,15 +20,16 @@ pub struct RawInput<'a> {
 }
 
 /// A canonical record parsed from a payload, before the normalizer attaches shipment state.
-// Events dwarf updates, but records are short-lived and mostly events; boxing would change the API.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived; boxing would only add an allocation per event
 pub enum ParsedRecord {
     /// A carrier scan. `event_id` is the deterministic identity (see `identity`).
     Event {
         tracking_number: String,
         event_id: String,
         event: TrackingEvent,
+        /// The mapping row that classified it (`None`: no row matched, status `unknown`).
+        mapping_row: Option<usize>,
     },
     /// A change that is not a scan (ETA, tracking number).
     Update {
@@ -52,6 +58,32 @@ pub struct ParsedUpdate {
     pub new_tracking_number: Option<String>,
 }
 
+/// Something in a payload that is deliberately not a canonical record, reported so that nothing
+/// is dropped silently (`carriers parse` prints these; the normalizer counts them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub tracking_number: Option<String>,
+    /// The carrier's code for the item (event code, error code).
+    pub carrier_code: String,
+    pub why: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A mapping row says the code is not a status change (ETA-only, customer-side notices).
+    NoStatusChange { mapping_row: usize },
+    /// A per-item error inside a successful response (not found, …).
+    ItemError { message: String },
+}
+
+/// Everything a payload holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Parsed {
+    /// Oldest first.
+    pub records: Vec<ParsedRecord>,
+    pub skipped: Vec<Skipped>,
+}
+
 /// Why a payload could not be turned into canonical records. Always poison: the same bytes will
 /// fail the same way, so the record is dead-lettered with this reason on the first attempt.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +97,11 @@ pub enum ParseError {
     },
     #[error("unparseable timestamp {value:?}: {reason}")]
     Timestamp { value: String, reason: String },
+    #[error("payload is not valid {encoding}: {reason}")]
+    Encoding {
+        encoding: &'static str,
+        reason: String,
+    },
 }
 
 impl ParseError {
@@ -74,6 +111,7 @@ impl ParseError {
             ParseError::InvalidJson(_) => "invalid_json",
             ParseError::Shape { .. } => "shape",
             ParseError::Timestamp { .. } => "timestamp",
+            ParseError::Encoding { .. } => "encoding",
         }
     }
 }
@@ -90,13 +128,20 @@ pub struct ShipmentSplit {
 pub trait CarrierFormat: Send + Sync {
     /// `carrier.format`, e.g. `fedex.aiv`: what raw envelopes carry in `format`.
     fn name(&self) -> &'static str;
-    /// Carrier slug, e.g. `fedex`.
+    /// Carrier slug, e.g. `fedex`; for generic formats (X12, CSV) the default when the envelope
+    /// does not say.
     fn carrier(&self) -> &'static str;
-    /// Canonical records in the payload, oldest first.
-    fn parse(&self, input: RawInput<'_>) -> Result<Vec<ParsedRecord>, ParseError>;
+    /// One line for `gluey carriers list`.
+    fn description(&self) -> &'static str;
+    /// The ingest routes this format arrives by.
+    fn routes(&self) -> &'static [Route];
+    /// The mapping table this format classifies codes with.
+    fn mapping(&self) -> Result<&'static MappingTable, MappingError>;
+    /// Canonical records in the payload, oldest first, and what was deliberately skipped.
+    fn parse(&self, input: RawInput<'_>) -> Result<Parsed, ParseError>;
     /// Split a payload per shipment, so that each raw record can be keyed by shipment.
     fn split(&self, payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError>;
 }
 
 /// Every format this build understands.
-pub static FORMATS: &[&dyn CarrierFormat] = &[&crate::fedex::FedexAiv];
+pub static FORMATS: &[&dyn CarrierFormat] = &[&crate::fedex::FedexAiv, &crate::fedex::FedexTrack];

@@ -1,4 +1,4 @@
-//! Golden tests for `fedex.aiv` against the fixtures in `tests/fixtures/fedex/`, and properties
+//! Golden tests for `fedex.aiv` against the fixtures in `tests/fixtures/fedex.aiv/`, and properties
 //! proving that parse and split never panic on arbitrary or mutated input.
 #![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
@@ -30,18 +30,21 @@ pub const FIXTURES: [&str; 7] = [
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/fedex")
+        .join("tests/fixtures/fedex.aiv")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn parse(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
     let context = BTreeMap::new();
-    FedexAiv.parse(RawInput {
-        payload,
-        context: &context,
-        received_at: Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap(),
-    })
+    FedexAiv
+        .parse(RawInput {
+            carrier: "fedex",
+            payload,
+            context: &context,
+            received_at: Utc.with_ymd_and_hms(2024, 6, 1, 0, 0, 0).unwrap(),
+        })
+        .map(|parsed| parsed.records)
 }
 
 /// (tracking number, event id, event) of every event record, in order.
@@ -53,6 +56,7 @@ fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
                 tracking_number,
                 event_id,
                 event,
+                ..
             } => Some((tracking_number.as_str(), event_id.as_str(), event)),
             ParsedRecord::Update { .. } => None,
         })
@@ -98,7 +102,7 @@ fn the_format_is_registered_under_its_name() {
     let format = gluey_carriers::format("fedex.aiv").unwrap();
     assert_eq!(format.name(), "fedex.aiv");
     assert_eq!(format.carrier(), "fedex");
-    assert!(FedexAiv.check_mapping().is_ok());
+    assert!(format.mapping().is_ok());
 }
 
 #[test]
@@ -408,7 +412,7 @@ fn offsets_without_a_colon_are_explicit() {
 }
 
 #[test]
-fn offset_less_times_are_assumed_utc_and_unknown_codes_are_kept() {
+fn offset_less_times_are_resolved_from_the_location_and_unknown_codes_are_kept() {
     let records = parse(&fixture("offset_less.json")).unwrap();
     let events = events(&records);
     let codes: Vec<(&str, Status, String)> = events
@@ -427,15 +431,41 @@ fn offset_less_times_are_assumed_utc_and_unknown_codes_are_kept() {
             ),
         ]
     );
+    // No offset: the IANA zone of the scan's location (state for US and CA), daylight time in
+    // September: Toronto and Indianapolis -04:00, Denver -06:00.
+    let resolved: Vec<(i32, chrono::DateTime<chrono::Utc>, &str)> = events
+        .iter()
+        .map(|(_, _, e)| {
+            (
+                e.utc_offset_seconds,
+                e.occurred_at,
+                e.occurred_at_local.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        resolved,
+        [
+            (
+                -4 * 3600,
+                utc("2021-09-27T22:40:00Z"),
+                "2021-09-27T18:40:00"
+            ),
+            (
+                -4 * 3600,
+                utc("2021-09-28T07:15:00Z"),
+                "2021-09-28T03:15:00"
+            ),
+            (
+                -6 * 3600,
+                utc("2021-09-30T20:05:00Z"),
+                "2021-09-30T14:05:00"
+            ),
+        ]
+    );
     for (_, _, event) in &events {
-        assert_eq!(event.offset_source, OffsetSource::AssumedDefault);
-        assert_eq!(event.utc_offset_seconds, 0);
-        assert_eq!(
-            event.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string(),
-            event.occurred_at_local
-        );
+        assert_eq!(event.offset_source, OffsetSource::InferredFromLocation);
     }
-    assert_eq!(events[2].2.occurred_at, utc("2021-09-30T14:05:00Z"));
     // No ESTIMATED_DELIVERY in dateAndTimes: the window's end, which has an offset.
     assert_eq!(
         etas(&records),

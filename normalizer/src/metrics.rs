@@ -13,6 +13,8 @@ pub struct NormalizerMetrics {
     pub deadletters: IntCounterVec,
     /// Events whose carrier code has no mapping.
     pub unmapped: IntCounterVec,
+    /// Items a parser deliberately skipped (no-status-change codes, per-item errors).
+    pub skipped: IntCounterVec,
 }
 
 impl std::fmt::Debug for NormalizerMetrics {
@@ -51,7 +53,14 @@ impl NormalizerMetrics {
             ),
             &["carrier"],
         )?;
-        for c in [&records, &published, &deadletters, &unmapped] {
+        let skipped = IntCounterVec::new(
+            Opts::new(
+                "normalizer_parser_skipped_total",
+                "Payload items that are not canonical records by design",
+            ),
+            &["carrier"],
+        )?;
+        for c in [&records, &published, &deadletters, &unmapped, &skipped] {
             registry.register(Box::new(c.clone()))?;
         }
         Ok(NormalizerMetrics {
@@ -59,6 +68,7 @@ impl NormalizerMetrics {
             published,
             deadletters,
             unmapped,
+            skipped,
         })
     }
 }

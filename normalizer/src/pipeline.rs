@@ -36,6 +36,8 @@ pub enum NormalizerError {
     Restore(#[from] RestoreError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Mapping(#[from] gluey_carriers::mapping::MappingError),
 }
 
 /// Why a raw record is dead-lettered.
@@ -79,6 +81,8 @@ pub async fn run_normalizer(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<(), NormalizerError> {
+    // A broken mapping table is a start-up error, not a stream of dead letters.
+    gluey_carriers::validate_mappings()?;
     let metrics = NormalizerMetrics::register(registry)?;
     health.set_ready(false, "restoring shipment state");
     let events_topic = config.topics.events();
@@ -201,6 +205,7 @@ impl Normalizer {
         })?;
         let parsed = format
             .parse(RawInput {
+                carrier: &envelope.carrier,
                 payload: &envelope.payload,
                 context: &envelope.context,
                 received_at: envelope.received_at,
@@ -209,6 +214,13 @@ impl Normalizer {
                 stage: "parse",
                 reason: e.to_string(),
             })?;
+        if !parsed.skipped.is_empty() {
+            self.metrics
+                .skipped
+                .with_label_values(&[&envelope.carrier])
+                .inc_by(parsed.skipped.len() as u64);
+        }
+        let parsed = parsed.records;
         let unmapped = parsed
             .iter()
             .filter(|r| matches!(r, ParsedRecord::Event { event, .. } if event.status == Status::Unknown))

@@ -39,75 +39,111 @@
 mod mapping;
 mod payload;
 mod scan;
-mod timestamp;
 
-pub use mapping::MappingError;
-
-use gluey_contract::UpdateType;
+use gluey_contract::{Route, UpdateType};
 use serde_json::{Map, Value};
 
+use crate::event::oldest_first;
 use crate::format::{
-    CarrierFormat, ParseError, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
+    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
+    SkipReason, Skipped,
 };
+use crate::mapping::{MappingError, MappingTable};
 
-const NAME: &str = "fedex.aiv";
+/// Identity namespace shared by every FedEx format, so a scan has one `event_id` whichever route
+/// brought it.
 const CARRIER: &str = "fedex";
 
-/// The FedEx AIV push format (`fedex.aiv`).
+/// FedEx AIV pushes (`fedex.aiv`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FedexAiv;
 
-impl FedexAiv {
-    /// Whether the embedded mapping table loaded; call at start-up to fail fast instead of
-    /// dead-lettering every FedEx record.
-    pub fn check_mapping(&self) -> Result<(), MappingError> {
-        mapping::table().map(|_| ())
+/// FedEx Track API responses (`fedex.track`): `output.completeTrackResults[].trackResults[]`,
+/// the same `trackResult` objects as AIV pushes, so the same parser.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FedexTrack;
+
+const AIV: &str = "fedex.aiv";
+const TRACK: &str = "fedex.track";
+
+/// Error messages name the format the payload came as.
+fn parse_as(format: &'static str, input: RawInput<'_>) -> Result<Parsed, ParseError> {
+    let table = mapping::table().map_err(|e| shape_of(format, e.to_string()))?;
+    let root = payload::parse_json(input.payload)?;
+    let mut parsed = Parsed::default();
+    let mut updates: Vec<ParsedRecord> = Vec::new();
+    for result in payload::track_results(&root)? {
+        let (false, Some(tracking_number)) = (result.is_error, result.tracking_number) else {
+            parsed.skipped.push(item_error(&result));
+            continue;
+        };
+        let (mut scans, skipped) = scan::events(table, tracking_number, &result)?;
+        // FedEx lists scans newest first: reversed, a stable sort by time keeps ties in
+        // reversed array order (CARRIERS.md 5.2).
+        scans.reverse();
+        parsed.records.extend(scans);
+        parsed.skipped.extend(skipped);
+        if let Some(eta) = scan::estimated_delivery(&result)? {
+            let update = ParsedRecord::Update {
+                tracking_number: tracking_number.to_string(),
+                update: ParsedUpdate {
+                    update_type: UpdateType::EtaChanged,
+                    new_eta: Some(eta),
+                    new_tracking_number: None,
+                },
+            };
+            if !updates.contains(&update) {
+                updates.push(update);
+            }
+        }
+    }
+    oldest_first(&mut parsed.records);
+    parsed.records.extend(updates);
+    Ok(parsed)
+}
+
+/// A result item FedEx answered with an `error` (`TRACKING.TRACKINGNUMBER.NOTFOUND`): no data,
+/// reported as skipped.
+fn item_error(result: &payload::TrackResult<'_>) -> Skipped {
+    let error = result.object.get("error").and_then(Value::as_object);
+    let field = |k: &str| {
+        error
+            .and_then(|e| text(e, k))
+            .unwrap_or_default()
+            .to_string()
+    };
+    Skipped {
+        tracking_number: result.tracking_number.map(str::to_string),
+        carrier_code: field("code"),
+        why: SkipReason::ItemError {
+            message: field("message"),
+        },
     }
 }
 
 impl CarrierFormat for FedexAiv {
     fn name(&self) -> &'static str {
-        NAME
+        AIV
     }
 
     fn carrier(&self) -> &'static str {
         CARRIER
     }
 
-    fn parse(&self, input: RawInput<'_>) -> Result<Vec<ParsedRecord>, ParseError> {
-        let table = mapping::table().map_err(|e| shape(e.to_string()))?;
-        let root = payload::parse_json(input.payload)?;
-        let mut events = Vec::new();
-        let mut updates: Vec<ParsedRecord> = Vec::new();
-        for result in payload::track_results(&root)? {
-            let (false, Some(tracking_number)) = (result.is_error, result.tracking_number) else {
-                continue;
-            };
-            let mut scans = scan::events(table, tracking_number, &result)?;
-            // FedEx lists scans newest first: reversed, a stable sort by time keeps ties in
-            // reversed array order (CARRIERS.md 5.2).
-            scans.reverse();
-            events.extend(scans);
-            if let Some(eta) = scan::estimated_delivery(&result)? {
-                let update = ParsedRecord::Update {
-                    tracking_number: tracking_number.to_string(),
-                    update: ParsedUpdate {
-                        update_type: UpdateType::EtaChanged,
-                        new_eta: Some(eta),
-                        new_tracking_number: None,
-                    },
-                };
-                if !updates.contains(&update) {
-                    updates.push(update);
-                }
-            }
-        }
-        events.sort_by_key(|e| e.occurred_at);
-        Ok(events
-            .into_iter()
-            .map(|e| e.record)
-            .chain(updates)
-            .collect())
+    fn description(&self) -> &'static str {
+        "FedEx Advanced Integrated Visibility push (trackResult snapshot), fdx-signature HMAC"
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        &[Route::Webhook]
+    }
+
+    fn mapping(&self) -> Result<&'static MappingTable, MappingError> {
+        mapping::table()
+    }
+
+    fn parse(&self, input: RawInput<'_>) -> Result<Parsed, ParseError> {
+        parse_as(AIV, input)
     }
 
     fn split(&self, payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError> {
@@ -115,9 +151,46 @@ impl CarrierFormat for FedexAiv {
     }
 }
 
+impl CarrierFormat for FedexTrack {
+    fn name(&self) -> &'static str {
+        TRACK
+    }
+
+    fn carrier(&self) -> &'static str {
+        CARRIER
+    }
+
+    fn description(&self) -> &'static str {
+        "FedEx Track API response (output.completeTrackResults, scanEvents), OAuth poll"
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        &[Route::Api]
+    }
+
+    fn mapping(&self) -> Result<&'static MappingTable, MappingError> {
+        mapping::table()
+    }
+
+    fn parse(&self, input: RawInput<'_>) -> Result<Parsed, ParseError> {
+        parse_as(TRACK, input)
+    }
+
+    fn split(&self, payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError> {
+        payload::split(payload)
+    }
+}
+
+fn shape_of(format: &'static str, reason: impl Into<String>) -> ParseError {
+    ParseError::Shape {
+        format,
+        reason: reason.into(),
+    }
+}
+
 fn shape(reason: impl Into<String>) -> ParseError {
     ParseError::Shape {
-        format: NAME,
+        format: AIV,
         reason: reason.into(),
     }
 }

@@ -5,38 +5,34 @@
 //! the same scan read from a later snapshot yields the same event.
 
 use chrono::{DateTime, Utc};
-use gluey_contract::{Location, Status, TrackingEvent};
+use gluey_contract::Location;
 use serde_json::{Map, Value};
 
-use super::mapping::{Canonical, MappingTable, Outcome};
 use super::payload::TrackResult;
-use super::{shape, text, timestamp, CARRIER};
-use crate::format::{ParseError, ParsedRecord};
-use crate::identity;
+use super::{shape, text, CARRIER};
+use crate::event::{classify, Scan};
+use crate::format::{ParseError, ParsedRecord, Skipped};
+use crate::mapping::MappingTable;
+use crate::time::{parse_timestamp, ZoneHint};
 
 /// FedEx's delivered event type: the only one that carries the signature.
 const DELIVERED: &str = "DL";
 
-/// A tracking event with the instant it is sorted by.
-pub(crate) struct ScanRecord {
-    pub occurred_at: DateTime<Utc>,
-    pub record: ParsedRecord,
-}
-
-/// The events of one trackResult, in array order (newest first, as FedEx sends them); scans whose
-/// row says "no status change" are left out.
+/// The events of one trackResult, in array order (newest first, as FedEx sends them), and the
+/// scans a "no status change" row skips.
 pub(crate) fn events(
     table: &MappingTable,
     tracking_number: &str,
     result: &TrackResult<'_>,
-) -> Result<Vec<ScanRecord>, ParseError> {
+) -> Result<(Vec<ParsedRecord>, Vec<Skipped>), ParseError> {
     let scans = match result.object.get("scanEvents") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
+        None | Some(Value::Null) => return Ok((Vec::new(), Vec::new())),
         Some(Value::Array(scans)) => scans,
         Some(_) => return Err(shape(format!("{}.scanEvents is not an array", result.path))),
     };
     let signed_by = signed_by(result.object);
     let mut records = Vec::with_capacity(scans.len());
+    let mut skipped = Vec::new();
     for (index, scan) in scans.iter().enumerate() {
         let path = || format!("{}.scanEvents[{index}]", result.path);
         let scan = scan
@@ -46,51 +42,38 @@ pub(crate) fn events(
             Some(Value::String(s)) if !s.trim().is_empty() => s,
             _ => return Err(shape(format!("{} has no eventType", path()))),
         };
-        let event_type = raw_type.trim();
         let date = match scan.get("date") {
             Some(Value::String(s)) => s,
             _ => return Err(shape(format!("{} has no date", path()))),
         };
-        let time = timestamp::parse(date)?;
-        let exception_code = text(scan, "exceptionCode");
-        let canonical = match table.lookup(event_type, exception_code) {
-            Some((_, Outcome::NoStatusChange)) => continue,
-            Some((_, Outcome::Event(canonical))) => canonical.clone(),
-            None => unmapped(),
+        let location = location(scan);
+        let hint = ZoneHint {
+            country: location.as_ref().and_then(|l| l.country_iso2.as_deref()),
+            region: location.as_ref().and_then(|l| l.region.as_deref()),
+            carrier_default: None,
         };
-        let event = TrackingEvent {
-            status: canonical.status,
-            milestone: canonical.milestone,
-            code: canonical.code,
-            sub_code: canonical.sub_code,
+        let time = parse_timestamp(date, hint)?;
+        let scan = Scan {
+            tracking_number: tracking_number.to_string(),
             carrier_code: raw_type.clone(),
-            carrier_sub_code: exception_code.map(str::to_string),
-            carrier_description: text(scan, "eventDescription")
+            kind: None,
+            reason: text(scan, "exceptionCode").map(str::to_string),
+            description: text(scan, "eventDescription")
                 .or_else(|| text(scan, "exceptionDescription"))
                 .map(str::to_string),
-            occurred_at: time.utc,
-            occurred_at_local: time.local_iso(),
-            utc_offset_seconds: time.offset_seconds,
-            offset_source: time.offset_source,
-            time_flags: Vec::new(),
-            location: location(scan),
-            eta: None,
-            signed_by: (event_type == DELIVERED)
+            time: Some(time),
+            location,
+            signed_by: (raw_type.trim() == DELIVERED)
                 .then(|| signed_by.map(str::to_string))
                 .flatten(),
-            proof_of_delivery_ref: None,
-            flags: Vec::new(),
+            ..Scan::default()
         };
-        records.push(ScanRecord {
-            occurred_at: time.utc,
-            record: ParsedRecord::Event {
-                tracking_number: tracking_number.to_string(),
-                event_id: identity::event_id(CARRIER, tracking_number, event_type, time.utc, &[]),
-                event,
-            },
-        });
+        match classify(CARRIER, table, scan) {
+            Ok(record) => records.push(record),
+            Err(skip) => skipped.push(skip),
+        }
     }
-    Ok(records)
+    Ok((records, skipped))
 }
 
 /// The snapshot's estimated delivery: `dateAndTimes[type=ESTIMATED_DELIVERY].dateTime`, else
@@ -118,7 +101,11 @@ pub(crate) fn estimated_delivery(
     };
     from_dates
         .or_else(from_window)
-        .map(|value| timestamp::parse(value).map(|t| t.utc))
+        .map(|value| {
+            parse_timestamp(value, ZoneHint::default())
+                .map(|t| t.utc)
+                .map_err(ParseError::from)
+        })
         .transpose()
 }
 
@@ -140,14 +127,4 @@ fn location(scan: &Map<String, Value>) -> Option<Location> {
         ..Location::default()
     };
     (location != Location::default()).then_some(location)
-}
-
-/// A code missing from the mapping file: kept with its carrier code, classified `unknown`.
-fn unmapped() -> Canonical {
-    Canonical {
-        status: Status::Unknown,
-        milestone: "unknown".to_string(),
-        code: "unknown".to_string(),
-        sub_code: None,
-    }
 }
