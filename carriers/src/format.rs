@@ -144,4 +144,8 @@ pub trait CarrierFormat: Send + Sync {
 }
 
 /// Every format this build understands.
-pub static FORMATS: &[&dyn CarrierFormat] = &[&crate::fedex::FedexAiv, &crate::fedex::FedexTrack];
+pub static FORMATS: &[&dyn CarrierFormat] = &[
+    &crate::fedex::FedexAiv,
+    &crate::fedex::FedexTrack,
+    &crate::direct::DirectV1,
+];

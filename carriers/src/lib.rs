@@ -2,6 +2,7 @@
 //! records or a typed error (no I/O), plus a pure key/split function ingest uses to key raw
 //! records by shipment. Adding a carrier means adding one module, its mapping file and fixtures.
 
+pub mod direct;
 pub mod event;
 pub mod fedex;
 pub mod format;

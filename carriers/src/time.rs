@@ -103,24 +103,29 @@ impl EventTime {
             LocalResult::Single(t) => (t, None),
             LocalResult::Ambiguous(earlier, _) => (earlier, Some(AMBIGUOUS)),
             LocalResult::None => {
-                // Walk forward past the gap (at most a few hours anywhere in the database).
+                // The clocks jumped over this time: read it with the offset in force just before
+                // the jump (the carrier's clock had not moved yet), so local, offset and UTC stay
+                // consistent. Same instant as shifting forward by the gap.
                 let mut probe = local;
-                let mut found = None;
+                let mut before = None;
                 for _ in 0..(4 * 60) {
-                    probe += Duration::minutes(1);
-                    if let Some(t) = tz.from_local_datetime(&probe).earliest() {
-                        found = Some(t);
+                    probe -= Duration::minutes(1);
+                    if let Some(t) = tz.from_local_datetime(&probe).latest() {
+                        before = Some(t.offset().fix());
                         break;
                     }
                 }
-                match found {
-                    Some(t) => (t, Some(NONEXISTENT)),
-                    // Not reachable with the IANA data; fall back to UTC rather than panic.
-                    None => (
-                        Utc.from_utc_datetime(&local).with_timezone(&tz),
-                        Some(NONEXISTENT),
-                    ),
-                }
+                let offset = before.unwrap_or_else(|| Utc.fix());
+                let utc = Utc.from_utc_datetime(
+                    &(local - Duration::seconds(i64::from(offset.local_minus_utc()))),
+                );
+                return EventTime {
+                    utc,
+                    local,
+                    offset_seconds: offset.local_minus_utc(),
+                    source,
+                    flags: vec![NONEXISTENT.to_string()],
+                };
             }
         };
         let offset_seconds = instant.offset().fix().local_minus_utc();
@@ -584,14 +589,27 @@ mod tests {
     #[test]
     fn dst_gaps_and_overlaps_resolve_deterministically_with_a_flag() {
         let london = chrono_tz::Europe::London;
-        // 2024-03-31 01:30 does not exist in London (01:00 → 02:00).
+        // 2024-03-31 01:30 does not exist in London (01:00 → 02:00): read with the offset before
+        // the jump, so local − offset = UTC still holds.
         let t = EventTime::in_zone(
             naive("2024-03-31T01:30:00"),
             london,
             OffsetSource::InferredFromLocation,
         );
         assert_eq!(t.flags, vec![NONEXISTENT.to_string()]);
-        assert_eq!(t.utc.to_rfc3339(), "2024-03-31T01:00:00+00:00");
+        assert_eq!(
+            (t.utc.to_rfc3339().as_str(), t.offset_seconds),
+            ("2024-03-31T01:30:00+00:00", 0)
+        );
+        let ny = EventTime::in_zone(
+            naive("2024-03-10T02:30:00"),
+            chrono_tz::America::New_York,
+            OffsetSource::InferredFromLocation,
+        );
+        assert_eq!(
+            (ny.utc.to_rfc3339().as_str(), ny.offset_seconds),
+            ("2024-03-10T07:30:00+00:00", -5 * 3600)
+        );
         // 2024-10-27 01:30 happens twice; the earlier (BST, +01:00) is chosen.
         let t = EventTime::in_zone(
             naive("2024-10-27T01:30:00"),
