@@ -132,6 +132,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         // The mock cluster is not Send; it lives on this thread, with no async runtime.
         Command::DevBroker(args) => dev_broker(args),
+        Command::Carriers(command) => {
+            if super::carriers::run(command)? {
+                Ok(())
+            } else {
+                // The error line is printed; the exit code says the payload did not parse.
+                std::process::exit(3)
+            }
+        }
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -153,12 +161,12 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             topics_list(args);
             Ok(())
         }
-        Command::DevBroker(_) => unreachable_dev_broker(),
+        Command::DevBroker(_) | Command::Carriers(_) => unreachable_sync_command(),
     }
 }
 
-fn unreachable_dev_broker() -> anyhow::Result<()> {
-    anyhow::bail!("dev-broker runs without an async runtime")
+fn unreachable_sync_command() -> anyhow::Result<()> {
+    anyhow::bail!("dev-broker and carriers run without an async runtime")
 }
 
 /// What every service gets.

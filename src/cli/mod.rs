@@ -1,6 +1,7 @@
 //! Command line: every setting is a flag with an environment variable (`env =`), parsed into its
 //! type at start-up, so a bad value is an error that names the flag.
 
+mod carriers;
 mod commands;
 pub mod commands_support {
     //! Parsers shared with `dev`.
@@ -48,6 +49,9 @@ pub enum Command {
     /// Topic administration.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Carrier formats: list them, or parse a payload as the normalizer would.
+    #[command(subcommand)]
+    Carriers(carriers::CarriersCommand),
 }
 
 #[derive(Debug, Subcommand)]
