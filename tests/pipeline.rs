@@ -420,7 +420,7 @@ async fn ingest_answers_503_while_the_broker_is_down_and_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     let customer = CustomerEndpoint::start().await;
-    let numbers: Vec<String> = (0..40).map(|i| format!("7947{i:08}")).collect();
+    let numbers: Vec<String> = (0..100).map(|i| format!("7947{i:08}")).collect();
     let p = Pipeline::new("sigkill", &customer, &numbers);
     let mut ingest = p.ingest();
     ingest.start().await;
@@ -456,19 +456,32 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
         expected += numbers.len();
     }
     let events_topic = p.topics().events();
-    let mut normalizer = p.normalizer();
+    // A short session lets the group hand the killed member's partitions over quickly.
+    let mut normalizer = p
+        .normalizer()
+        .arg("--kafka-property", "session.timeout.ms=3000")
+        .arg("--kafka-property", "heartbeat.interval.ms=500");
     // Kill it mid-stream three times, each time once it has published a little more.
-    for round in 1..=3 {
+    let mut published = 0;
+    for _ in 0..3 {
         normalizer.start().await;
-        let target = (round * expected / 4) as i64;
+        // Each run gets a little further than the last before it is killed.
+        let target = published + (expected as i64) / 6;
         let (bootstrap, topic) = (p.broker.bootstrap().to_string(), events_topic.clone());
-        support::wait_for("some progress before the kill", support::DEADLINE, || {
+        published = support::wait_for("some progress before the kill", support::DEADLINE, || {
             let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-            async move { (topics::count(&bootstrap, &topic) >= target).then_some(()) }
+            async move {
+                let n = topics::count(&bootstrap, &topic);
+                (n >= target).then_some(n)
+            }
         })
         .await;
         normalizer.kill();
     }
+    assert!(
+        published < expected as i64,
+        "the kills happened mid-stream ({published} of {expected} published)"
+    );
     normalizer.start().await;
     let records = topics::decode_all::<CanonicalRecord>(
         &topics::read_all_async(p.broker.bootstrap(), &events_topic, expected as i64).await,
