@@ -8,104 +8,10 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, FixedOffset};
 use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
-use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope, TopicNames};
-use support::{topics, Broker, CustomerEndpoint, Service};
-
-fn at(s: &str) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339(s).unwrap()
-}
-
-fn scan(
-    event_type: &'static str,
-    description: &'static str,
-    exception: Option<&'static str>,
-    date: &str,
-) -> FedexScan {
-    FedexScan {
-        event_type,
-        description,
-        exception_code: exception,
-        exception_description: exception.map(|_| "Customer not available or business closed"),
-        at: at(date),
-        city: "CLOVIS",
-        state: "CA",
-        postal_code: "93612",
-        country: "US",
-    }
-}
-
-struct Pipeline {
-    broker: Broker,
-    prefix: String,
-    dir: std::path::PathBuf,
-    config: std::path::PathBuf,
-    ingest_port: u16,
-}
-
-impl Pipeline {
-    fn new(name: &str, customer: &CustomerEndpoint, tracking_numbers: &[String]) -> Pipeline {
-        let (prefix, dir) = support::unique(name);
-        let mut broker = Broker::start(&dir);
-        broker.create_topics(&prefix);
-        let config = support::write_config(&dir, &customer.url(), tracking_numbers);
-        Pipeline {
-            broker,
-            prefix,
-            dir,
-            config,
-            ingest_port: support::free_port(),
-        }
-    }
-
-    fn topics(&self) -> TopicNames {
-        TopicNames::new(self.prefix.clone())
-    }
-
-    fn service(&self, name: &str, args: &[&str]) -> Service {
-        Service::new(
-            name,
-            args,
-            self.broker.bootstrap(),
-            &self.prefix,
-            &self.config,
-            &self.dir,
-        )
-    }
-
-    fn ingest(&self) -> Service {
-        self.service("ingest", &["ingest", "webhook"])
-            .arg("--listen", &format!("127.0.0.1:{}", self.ingest_port))
-            .arg("--max-body-bytes", "65536")
-            .arg("--produce-timeout", "2s")
-            .arg("--retry-after", "7s")
-    }
-
-    fn normalizer(&self) -> Service {
-        self.service("normalizer", &["normalize"])
-    }
-
-    fn dispatcher(&self) -> Service {
-        self.service("dispatcher", &["dispatch", "webhook"])
-            .arg("--initial-backoff", "100ms")
-            .arg("--max-backoff", "500ms")
-    }
-
-    async fn push(&self, body: &[u8], signature: &str) -> reqwest::Response {
-        reqwest::Client::new()
-            .post(format!(
-                "http://127.0.0.1:{}/carriers/fedex/aiv",
-                self.ingest_port
-            ))
-            .header("content-type", "application/json")
-            .header("fdx-signature", signature)
-            .body(body.to_vec())
-            .send()
-            .await
-            .unwrap()
-    }
-}
+use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope};
+use support::pipeline::{scan, Pipeline};
+use support::{topics, CustomerEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fedex_push_reaches_the_customer_signed_and_canonical() {

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod metrics;
 pub mod pipeline;
+pub mod rebalance;
 pub mod restore;
 pub mod shipment_book;
 pub mod transform;

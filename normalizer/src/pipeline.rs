@@ -4,7 +4,7 @@
 //! the input offset. Kafka being unavailable is waited out (nothing is skipped); anything about
 //! the record itself that fails goes to the dead-letter topic, on the first attempt.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
-use crate::restore::{restore_book, RestoreError};
+use crate::rebalance::PartitionOwnership;
+use crate::restore::{restore_partition, RestoreError};
 use crate::shipment_book::ShipmentBook;
 use crate::transform::{plan, Owner, Source};
 
@@ -69,7 +70,9 @@ struct Normalizer {
     config: NormalizerConfig,
     codec: Arc<Codec>,
     producer: RecordProducer,
-    book: ShipmentBook,
+    kafka: KafkaSettings,
+    /// Shipment state of the partitions this instance owns and has restored.
+    books: HashMap<i32, ShipmentBook>,
     metrics: NormalizerMetrics,
 }
 
@@ -84,27 +87,20 @@ pub async fn run_normalizer(
     // A broken mapping table is a start-up error, not a stream of dead letters.
     gluey_carriers::validate_mappings()?;
     let metrics = NormalizerMetrics::register(registry)?;
-    health.set_ready(false, "restoring shipment state");
-    let events_topic = config.topics.events();
-    let restored = tokio::select! {
-        r = restore_book(kafka, &events_topic, codec.clone(), Duration::from_secs(300)) => r?,
-        _ = shutdown.cancelled() => return Ok(()),
-    };
-    tracing::info!(
-        records = restored.records,
-        shipments = restored.book.len(),
-        undecodable = restored.undecodable,
-        "shipment state restored from output topic"
-    );
     let producer = RecordProducer::new(kafka, config.produce_timeout)?;
-    let consumer: StreamConsumer = kafka.consumer_config(&config.group_id).create()?;
+    let ownership = PartitionOwnership::default();
+    let revocations = ownership.revocations.clone();
+    let consumer: StreamConsumer<PartitionOwnership> = kafka
+        .consumer_config(&config.group_id)
+        .create_with_context(ownership)?;
     consumer.subscribe(&[&config.topics.raw()])?;
     health.set_ready(true, "consuming");
     let mut normalizer = Normalizer {
         config,
         codec,
         producer,
-        book: restored.book,
+        kafka: kafka.clone(),
+        books: HashMap::new(),
         metrics,
     };
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
@@ -122,6 +118,16 @@ pub async fn run_normalizer(
                 continue;
             }
         };
+        for partition in revocations.take() {
+            normalizer.books.remove(&partition);
+        }
+        if !normalizer.books.contains_key(&message.partition()) {
+            let restored = tokio::select! {
+                r = normalizer.restore(message.partition()) => r?,
+                _ = shutdown.cancelled() => break,
+            };
+            normalizer.books.insert(message.partition(), restored);
+        }
         let Some(outcome) = normalizer
             .process_until_done(&message, &shutdown, &health)
             .await
@@ -147,6 +153,27 @@ pub async fn run_normalizer(
 }
 
 impl Normalizer {
+    /// The book of `partition`, rebuilt from the same partition of the output topic.
+    async fn restore(&self, partition: i32) -> Result<ShipmentBook, RestoreError> {
+        let topic = self.config.topics.events();
+        let restored = restore_partition(
+            &self.kafka,
+            &topic,
+            partition,
+            self.codec.clone(),
+            Duration::from_secs(300),
+        )
+        .await?;
+        tracing::info!(
+            partition,
+            records = restored.records,
+            shipments = restored.book.len(),
+            undecodable = restored.undecodable,
+            "shipment state restored from output topic"
+        );
+        Ok(restored.book)
+    }
+
     async fn process_until_done(
         &mut self,
         message: &BorrowedMessage<'_>,
@@ -257,6 +284,8 @@ impl Normalizer {
             });
         }
         let now = Utc::now();
+        // Restored before the partition's first record; empty only if that invariant broke.
+        let empty = ShipmentBook::default();
         let mut outputs = Vec::new();
         let mut duplicates = 0;
         for (key, records) in by_shipment {
@@ -271,7 +300,7 @@ impl Normalizer {
             let planned = plan(
                 records,
                 &owner,
-                &self.book,
+                self.books.get(&raw_ref.partition).unwrap_or(&empty),
                 Source {
                     envelope,
                     raw_ref,
@@ -319,7 +348,11 @@ impl Normalizer {
         for (record, result) in outputs.iter().zip(results) {
             match result {
                 // Observed as soon as acknowledged: a retry of this raw record will see it as published.
-                Ok(_) => self.book.observe(record),
+                Ok(_) => self
+                    .books
+                    .entry(record.raw_ref.partition)
+                    .or_default()
+                    .observe(record),
                 Err(e) => failure = Some(e.to_string()),
             }
         }

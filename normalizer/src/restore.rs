@@ -1,10 +1,9 @@
-//! Rebuilds the shipment book by reading the output topic (`tracking.events.v1`) from the start
-//! to its high watermarks, before any raw record is processed. Whatever was published before a
-//! crash is therefore known, so it is not published again: the output topic is the changelog.
-//!
-//! This slice restores every partition at start, which is exact for a single instance; restoring
-//! per assigned partition on rebalance (and from `tracking.state.v1` snapshots) comes with the
-//! shipment registry.
+//! Rebuilds the shipment book of one partition by reading that partition of the output topic
+//! (`tracking.events.v1`) up to its high watermark, before the first raw record of the partition
+//! is processed by this instance. Raw and events are co-partitioned, so raw partition `p` only
+//! ever needs events partition `p`. Whatever was published before a crash, or by the previous
+//! owner before a rebalance, is therefore known and not published again: the output topic is the
+//! changelog.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,23 +36,28 @@ pub struct Restored {
     pub undecodable: u64,
 }
 
-pub async fn restore_book(
+/// Restores the book of `partition` from `topic`.
+pub async fn restore_partition(
     kafka: &KafkaSettings,
     topic: &str,
+    partition: i32,
     codec: Arc<Codec>,
     timeout: Duration,
 ) -> Result<Restored, RestoreError> {
     let kafka = kafka.clone();
     let topic = topic.to_string();
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || restore_blocking(&kafka, &topic, &codec, timeout, &handle))
-        .await
-        .map_err(|e| RestoreError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        restore_blocking(&kafka, &topic, partition, &codec, timeout, &handle)
+    })
+    .await
+    .map_err(|e| RestoreError::Task(e.to_string()))?
 }
 
 fn restore_blocking(
     kafka: &KafkaSettings,
     topic: &str,
+    partition: i32,
     codec: &Codec,
     timeout: Duration,
     handle: &tokio::runtime::Handle,
@@ -67,15 +71,17 @@ fn restore_blocking(
     let consumer: BaseConsumer = config.create()?;
     let deadline = Instant::now() + timeout;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let partitions: Vec<i32> = metadata
+    let exists = metadata
         .topics()
         .iter()
         .find(|t| t.name() == topic)
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
-    if partitions.is_empty() {
-        return Err(RestoreError::NoTopic(topic.to_string()));
+        .is_some_and(|t| t.partitions().iter().any(|p| p.id() == partition));
+    if !exists {
+        return Err(RestoreError::NoTopic(format!(
+            "{topic} partition {partition}"
+        )));
     }
+    let partitions = [partition];
     // Partition → last offset to read (high watermark - 1).
     let mut remaining: HashMap<i32, i64> = HashMap::new();
     let mut assignment = TopicPartitionList::new();

@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod customer;
+pub mod pipeline;
 pub mod service;
 pub mod topics;
 

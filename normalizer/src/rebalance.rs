@@ -1,0 +1,62 @@
+//! Knowing which partitions this instance owns: the consumer context records revocations, so the
+//! pipeline drops the shipment state of partitions it lost (and restores it afresh if it gets
+//! them back), and commits stored offsets before a partition goes to another instance.
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::ClientContext;
+
+/// Partitions revoked since the pipeline last looked.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    revoked: Arc<Mutex<Vec<i32>>>,
+}
+
+impl Revocations {
+    pub fn take(&self) -> Vec<i32> {
+        self.revoked
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+}
+
+/// The normalizer's consumer context.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionOwnership {
+    pub revocations: Revocations,
+}
+
+impl ClientContext for PartitionOwnership {}
+
+impl ConsumerContext for PartitionOwnership {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(partitions) => {
+                // Hand over cleanly: what is done is committed before another instance starts.
+                if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(error = %e, "commit on revoke");
+                }
+                let lost: Vec<i32> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                tracing::info!(partitions = ?lost, "partitions revoked");
+                if let Ok(mut revoked) = self.revocations.revoked.lock() {
+                    revoked.extend(lost);
+                }
+            }
+            Rebalance::Assign(partitions) => {
+                let got: Vec<i32> = partitions
+                    .elements()
+                    .iter()
+                    .map(|e| e.partition())
+                    .collect();
+                tracing::info!(partitions = ?got, "partitions assigned");
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}

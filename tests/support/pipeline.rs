@@ -1,0 +1,102 @@
+//! A pipeline under test: a broker with a topic set of its own, the config file, and the
+//! services as separate processes, plus FedEx-shaped payload helpers.
+
+use chrono::{DateTime, FixedOffset};
+use gluey::dev::fedex_simulator::FedexScan;
+use gluey_contract::TopicNames;
+
+use super::{Broker, CustomerEndpoint, Service};
+
+pub fn at(s: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(s).unwrap()
+}
+
+pub fn scan(
+    event_type: &'static str,
+    description: &'static str,
+    exception: Option<&'static str>,
+    date: &str,
+) -> FedexScan {
+    FedexScan {
+        event_type,
+        description,
+        exception_code: exception,
+        exception_description: exception.map(|_| "Customer not available or business closed"),
+        at: at(date),
+        city: "CLOVIS",
+        state: "CA",
+        postal_code: "93612",
+        country: "US",
+    }
+}
+
+pub struct Pipeline {
+    pub broker: Broker,
+    pub prefix: String,
+    pub dir: std::path::PathBuf,
+    pub config: std::path::PathBuf,
+    pub ingest_port: u16,
+}
+
+impl Pipeline {
+    pub fn new(name: &str, customer: &CustomerEndpoint, tracking_numbers: &[String]) -> Pipeline {
+        let (prefix, dir) = super::unique(name);
+        let mut broker = Broker::start(&dir);
+        broker.create_topics(&prefix);
+        let config = super::write_config(&dir, &customer.url(), tracking_numbers);
+        Pipeline {
+            broker,
+            prefix,
+            dir,
+            config,
+            ingest_port: super::free_port(),
+        }
+    }
+
+    pub fn topics(&self) -> TopicNames {
+        TopicNames::new(self.prefix.clone())
+    }
+
+    pub fn service(&self, name: &str, args: &[&str]) -> Service {
+        Service::new(
+            name,
+            args,
+            self.broker.bootstrap(),
+            &self.prefix,
+            &self.config,
+            &self.dir,
+        )
+    }
+
+    pub fn ingest(&self) -> Service {
+        self.service("ingest", &["ingest", "webhook"])
+            .arg("--listen", &format!("127.0.0.1:{}", self.ingest_port))
+            .arg("--max-body-bytes", "65536")
+            .arg("--produce-timeout", "2s")
+            .arg("--retry-after", "7s")
+    }
+
+    pub fn normalizer(&self) -> Service {
+        self.service("normalizer", &["normalize"])
+    }
+
+    pub fn dispatcher(&self) -> Service {
+        self.service("dispatcher", &["dispatch", "webhook"])
+            .arg("--initial-backoff", "100ms")
+            .arg("--max-backoff", "500ms")
+    }
+
+    pub async fn push(&self, body: &[u8], signature: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/carriers/fedex/aiv",
+                self.ingest_port
+            ))
+            .header("content-type", "application/json")
+            .header("fdx-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+}
