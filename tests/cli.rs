@@ -75,13 +75,13 @@ fn a_missing_environment_variable_is_named() {
 #[test]
 fn an_unknown_config_field_is_refused_with_its_name() {
     let (_, dir) = support::unique("cli-unknown");
-    let path = config(&dir, "[[shipments]]\ncarrier = \"fedex\"\ntracking_number = \"1\"\ncustomer = \"acme\"\ncustomr = \"typo\"\n");
+    let path = config(&dir, "[[customers]]\nid = \"acme\"\nwebhoks = []\n");
     let out = gluey(
         &[&["normalize", "--config", &path][..], &SERVICE_ARGS].concat(),
         &[],
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("customr"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("webhoks"), "{}", stderr(&out));
 }
 
 #[test]

@@ -64,7 +64,8 @@ fn restored_records(log: &str) -> Vec<u64> {
 async fn partitions_move_between_instances_without_loss_or_duplicates() {
     let customer = CustomerEndpoint::start().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7948{i:08}")).collect();
-    let p = Pipeline::new("rebalance", &customer, &numbers);
+    let p = Pipeline::new("rebalance", &customer);
+    p.register(&numbers).await;
     let mut ingest = p.ingest();
     ingest.start().await;
     let quick = |name: &str| {
@@ -141,4 +142,122 @@ async fn partitions_move_between_instances_without_loss_or_duplicates() {
         "a handed partitions over:\n{}",
         a.log()
     );
+}
+
+fn parked_metric(log_metrics: &str) -> u64 {
+    log_metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("normalizer_raw_records_total{carrier=\"fedex\",outcome=\"parked\"}")
+        })
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_for_unregistered_shipments_wait_and_are_released_in_order_even_across_a_restart() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("parking", &customer);
+    let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
+    ingest.start().await;
+    normalizer.start().await;
+    let early = "794900000001".to_string();
+    let late = "794900000002".to_string();
+    // The carrier scans before the shop registers: three growing snapshots per shipment.
+    push_steps(&p, &[early.clone(), late.clone()], 0..3).await;
+    let parked = support::wait_for("six parked raw records", support::DEADLINE, || {
+        let normalizer = &normalizer;
+        async move {
+            let n = parked_metric(&normalizer.metrics().await);
+            (n >= 6).then_some(n)
+        }
+    })
+    .await;
+    assert_eq!(parked, 6);
+    let events = p.topics().events();
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &events),
+        0,
+        "nothing published for unregistered shipments"
+    );
+
+    // One registers while the normalizer runs; the other while it is down.
+    p.register(std::slice::from_ref(&early)).await;
+    let first = topics::read_all_async(p.broker.bootstrap(), &events, 3).await;
+    normalizer.kill();
+    p.register(std::slice::from_ref(&late)).await;
+    normalizer.start().await;
+    let all = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &events, 6).await,
+    )
+    .await;
+    assert_eq!(first.len(), 3);
+    assert_eq!(
+        all.len(),
+        6,
+        "each real event once, though every parked snapshot repeats history"
+    );
+    for number in [&early, &late] {
+        let mine: Vec<&CanonicalRecord> = all
+            .iter()
+            .filter(|r| &r.tracking_number == number)
+            .collect();
+        let codes: Vec<&str> = mine
+            .iter()
+            .map(|r| r.event.as_ref().unwrap().carrier_code.as_str())
+            .collect();
+        assert_eq!(codes, ["PU", "AR", "DP"], "released in order");
+        assert_eq!(
+            mine.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            mine[0].raw_ref.topic,
+            p.topics().raw(),
+            "outputs point at the original raw record"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_records_are_dead_lettered_after_the_window() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("park-expiry", &customer);
+    let mut ingest = p.ingest();
+    let mut normalizer = p
+        .normalizer()
+        .arg("--park-window", "1s")
+        .arg("--park-sweep-interval", "100ms");
+    ingest.start().await;
+    normalizer.start().await;
+    let number = "794900000009".to_string();
+    push_steps(&p, std::slice::from_ref(&number), 0..1).await;
+    let letters = topics::decode_all::<gluey_contract::DeadLetter>(
+        &topics::read_all_async(p.broker.bootstrap(), &p.topics().deadletter(), 1).await,
+    )
+    .await;
+    assert_eq!(letters[0].stage, "join");
+    assert!(
+        letters[0]
+            .reason
+            .contains("no shipment registered for fedex:794900000009"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        letters[0].source_topic,
+        p.topics().raw(),
+        "the dead letter names the original raw record"
+    );
+    // Resolved for good: a restart does not dead-letter it again, and a late registration does
+    // not release it (an operator replays the dead letter instead).
+    normalizer.kill();
+    p.register(std::slice::from_ref(&number)).await;
+    normalizer.start().await;
+    normalizer.wait_for_log("shipment state restored", 2).await;
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &p.topics().deadletter()),
+        1
+    );
+    assert_eq!(topics::count(p.broker.bootstrap(), &p.topics().events()), 0);
 }

@@ -17,7 +17,8 @@ use support::{topics, CustomerEndpoint};
 async fn fedex_push_reaches_the_customer_signed_and_canonical() {
     let customer = CustomerEndpoint::start().await;
     let number = "794612345678".to_string();
-    let p = Pipeline::new("e2e", &customer, std::slice::from_ref(&number));
+    let p = Pipeline::new("e2e", &customer);
+    p.register(std::slice::from_ref(&number)).await;
     let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
     ingest.start().await;
     normalizer.start().await;
@@ -136,7 +137,7 @@ async fn fedex_push_reaches_the_customer_signed_and_canonical() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_refuses_bad_signatures_oversized_and_non_json_bodies() {
     let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::new("refuse", &customer, &[]);
+    let p = Pipeline::new("refuse", &customer);
     let mut ingest = p.ingest();
     ingest.start().await;
     let body = aiv_payload(
@@ -228,7 +229,7 @@ async fn ingest_refuses_bad_signatures_oversized_and_non_json_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
     let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::new("malformed", &customer, &[]);
+    let p = Pipeline::new("malformed", &customer);
     let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
     ingest.start().await;
     normalizer.start().await;
@@ -260,7 +261,7 @@ async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_answers_503_while_the_broker_is_down_and_recovers() {
     let customer = CustomerEndpoint::start().await;
-    let mut p = Pipeline::new("outage", &customer, &[]);
+    let mut p = Pipeline::new("outage", &customer);
     if !p.broker.supports_faults() {
         eprintln!("SKIPPED: broker fault injection needs the dev broker (KAFKA_BOOTSTRAP is set)");
         return;
@@ -327,7 +328,8 @@ async fn ingest_answers_503_while_the_broker_is_down_and_recovers() {
 async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     let customer = CustomerEndpoint::start().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7947{i:08}")).collect();
-    let p = Pipeline::new("sigkill", &customer, &numbers);
+    let p = Pipeline::new("sigkill", &customer);
+    p.register(&numbers).await;
     let mut ingest = p.ingest();
     ingest.start().await;
     // Each shipment is pushed three times as its history grows, FedEx style (full snapshots).
@@ -424,7 +426,8 @@ async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
         "794612340002".to_string(),
         "794612340003".to_string(),
     ];
-    let p = Pipeline::new("reload", &old, &numbers);
+    let p = Pipeline::new("reload", &old);
+    p.register(&numbers).await;
     let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
     ingest.start().await;
     normalizer.start().await;
@@ -458,12 +461,7 @@ async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
     old.wait_for(2).await;
 
     // Rotation done: a new endpoint with only the new secret.
-    support::write_config_with(
-        &p.dir,
-        &new.url(),
-        &[support::CUSTOMER_SECRET_NEXT],
-        numbers,
-    );
+    support::write_config_with(&p.dir, &new.url(), &[support::CUSTOMER_SECRET_NEXT]);
     dispatcher.hangup();
     dispatcher.wait_for_log("config file reloaded", 1).await;
     push(2).await;

@@ -82,8 +82,17 @@ pub const DEADLETTER: TopicSpec = TopicSpec {
     value: "DeadLetter (schemas/dead_letter.avsc)",
 };
 
+pub const PARKED: TopicSpec = TopicSpec {
+    name: "normalizer.parked.v1",
+    co_partitioned: true,
+    cleanup: CleanupPolicy::Delete,
+    retention: Some(Duration::from_secs(30 * 24 * 3600)),
+    key: "shipment key",
+    value: "the raw record's value, byte for byte (headers: gluey-parked-from, gluey-parked-at); markers: empty value with gluey-resolves / gluey-resolution",
+};
+
 /// Every topic, in the order the catalogue lists them.
-pub const TOPICS: &[TopicSpec] = &[RAW, EVENTS, SHIPMENTS, STATE, DEADLETTER];
+pub const TOPICS: &[TopicSpec] = &[RAW, EVENTS, SHIPMENTS, STATE, DEADLETTER, PARKED];
 
 /// Partitions of the topics that are not co-partitioned.
 pub const SIDE_TOPIC_PARTITIONS: i32 = 3;
@@ -141,5 +150,9 @@ impl TopicNames {
 
     pub fn deadletter(&self) -> String {
         self.name(&DEADLETTER)
+    }
+
+    pub fn parked(&self) -> String {
+        self.name(&PARKED)
     }
 }

@@ -8,8 +8,10 @@ pub mod dev_broker;
 pub mod headers;
 pub mod producer;
 pub mod settings;
+pub mod shipment_registry;
 
 pub use admin::create_topics;
 pub use dev_broker::{BrokerCommand, DevBroker};
 pub use producer::{ProduceError, RecordProducer};
 pub use settings::KafkaSettings;
+pub use shipment_registry::{Registration, RegistryError, ShipmentRegistry};

@@ -91,6 +91,18 @@ impl RecordProducer {
         }
     }
 
+    /// Sends a tombstone (null value) for `key` and waits for the acknowledgement.
+    pub async fn send_tombstone(&self, topic: &str, key: &[u8]) -> Result<Acked, ProduceError> {
+        let record = FutureRecord::<[u8], [u8]>::to(topic).key(key);
+        match self.inner.send(record, Timeout::Never).await {
+            Ok(delivery) => Ok(Acked {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Err((e, _)) => Err(classify(e)),
+        }
+    }
+
     /// Waits until every queued record is acknowledged or `timeout` passes.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner.flush(Timeout::After(timeout))

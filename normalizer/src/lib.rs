@@ -5,11 +5,13 @@
 
 pub mod config;
 pub mod metrics;
+pub mod parking;
 pub mod pipeline;
 pub mod rebalance;
+pub mod registrations;
 pub mod restore;
 pub mod shipment_book;
 pub mod transform;
 
-pub use config::{NormalizerConfig, StaticShipment};
+pub use config::NormalizerConfig;
 pub use pipeline::run_normalizer;

@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
+use crate::parking::{Parked, RawRecord, PARKED_AT, PARKED_FROM, RESOLUTION, RESOLVES};
 use crate::rebalance::PartitionOwnership;
-use crate::restore::{restore_partition, RestoreError};
-use crate::shipment_book::ShipmentBook;
+use crate::restore::{restore_partition, PartitionState, RestoreError};
 use crate::transform::{plan, Owner, Source};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,17 @@ enum Outcome {
         carrier: String,
         stage: &'static str,
     },
+    /// Waiting for its shipment to register (`normalizer.parked.v1`).
+    Parked {
+        carrier: String,
+    },
+}
+
+/// What a raw record turns into.
+enum Transformed {
+    Publish(Vec<CanonicalRecord>, usize),
+    /// Its shipment is not registered (yet).
+    Unregistered(String),
 }
 
 struct Normalizer {
@@ -71,8 +82,8 @@ struct Normalizer {
     codec: Arc<Codec>,
     producer: RecordProducer,
     kafka: KafkaSettings,
-    /// Shipment state of the partitions this instance owns and has restored.
-    books: HashMap<i32, ShipmentBook>,
+    /// State of the partitions this instance owns and has restored.
+    partitions: HashMap<i32, PartitionState>,
     metrics: NormalizerMetrics,
 }
 
@@ -93,22 +104,32 @@ pub async fn run_normalizer(
     let consumer: StreamConsumer<PartitionOwnership> = kafka
         .consumer_config(&config.group_id)
         .create_with_context(ownership)?;
-    consumer.subscribe(&[&config.topics.raw()])?;
+    // Raw records and registrations of the same partitions (co-partitioned; the range assignor
+    // gives one member the same partition numbers of both topics).
+    let shipments_topic = config.topics.shipments();
+    consumer.subscribe(&[&config.topics.raw(), &shipments_topic])?;
     health.set_ready(true, "consuming");
     let mut normalizer = Normalizer {
         config,
         codec,
         producer,
         kafka: kafka.clone(),
-        books: HashMap::new(),
+        partitions: HashMap::new(),
         metrics,
     };
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    let mut sweep = tokio::time::interval(normalizer.config.park_sweep_interval);
     loop {
         health.beat();
         let message = tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = heartbeat.tick() => continue,
+            _ = sweep.tick() => {
+                if normalizer.expire_parked(&shutdown, &health).await.is_none() {
+                    break;
+                }
+                continue;
+            }
             m = consumer.recv() => m,
         };
         let message = match message {
@@ -119,19 +140,39 @@ pub async fn run_normalizer(
             }
         };
         for partition in revocations.take() {
-            normalizer.books.remove(&partition);
+            normalizer.partitions.remove(&partition);
         }
-        if !normalizer.books.contains_key(&message.partition()) {
+        if !normalizer.partitions.contains_key(&message.partition()) {
             let restored = tokio::select! {
                 r = normalizer.restore(message.partition()) => r?,
                 _ = shutdown.cancelled() => break,
             };
-            normalizer.books.insert(message.partition(), restored);
+            normalizer.partitions.insert(message.partition(), restored);
+            // Records parked for shipments that registered while nobody owned the partition.
+            if normalizer
+                .release_registered(&shutdown, &health)
+                .await
+                .is_none()
+            {
+                break;
+            }
         }
-        let Some(outcome) = normalizer
-            .process_until_done(&message, &shutdown, &health)
-            .await
-        else {
+        if message.topic() == shipments_topic {
+            normalizer.registration(&message).await;
+            if normalizer
+                .release_registered(&shutdown, &health)
+                .await
+                .is_none()
+            {
+                break;
+            }
+            if let Err(e) = consumer.store_offset_from_message(&message) {
+                tracing::warn!(error = %e, "cannot store offset");
+            }
+            continue;
+        }
+        let raw = RawRecord::from_message(&message);
+        let Some(outcome) = normalizer.until_done(&raw, false, &shutdown, &health).await else {
             // Shutdown while Kafka was unavailable: the offset stays unstored, so the record is
             // processed again after restart.
             break;
@@ -153,12 +194,12 @@ pub async fn run_normalizer(
 }
 
 impl Normalizer {
-    /// The book of `partition`, rebuilt from the same partition of the output topic.
-    async fn restore(&self, partition: i32) -> Result<ShipmentBook, RestoreError> {
-        let topic = self.config.topics.events();
-        let restored = restore_partition(
+    /// The state of `partition`, rebuilt from the same partition of the output and registry
+    /// topics.
+    async fn restore(&self, partition: i32) -> Result<PartitionState, RestoreError> {
+        let state = restore_partition(
             &self.kafka,
-            &topic,
+            &self.config.topics,
             partition,
             self.codec.clone(),
             Duration::from_secs(300),
@@ -166,25 +207,53 @@ impl Normalizer {
         .await?;
         tracing::info!(
             partition,
-            records = restored.records,
-            shipments = restored.book.len(),
-            undecodable = restored.undecodable,
+            records = state.events_read,
+            shipments = state.book.len(),
+            registrations = state.registrations.len(),
+            undecodable = state.undecodable,
             "shipment state restored from output topic"
         );
-        Ok(restored.book)
+        Ok(state)
     }
 
-    async fn process_until_done(
+    /// A registration (or a tombstone) from `tracking.shipments.v1`.
+    async fn registration(&mut self, message: &BorrowedMessage<'_>) {
+        let Some(state) = self.partitions.get_mut(&message.partition()) else {
+            return;
+        };
+        if message.offset() < state.shipments_restored_to {
+            return; // already applied by the restore, possibly followed by newer records
+        }
+        let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            tracing::warn!(
+                offset = message.offset(),
+                "registration without a UTF-8 key ignored"
+            );
+            return;
+        };
+        match message.payload() {
+            None => state.registrations.apply(key, None),
+            Some(bytes) => match self.codec.decode::<gluey_contract::Shipment>(bytes).await {
+                Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                Err(e) => {
+                    tracing::warn!(key, offset = message.offset(), error = %e, "undecodable registration ignored")
+                }
+            },
+        }
+    }
+
+    async fn until_done(
         &mut self,
-        message: &BorrowedMessage<'_>,
+        raw: &RawRecord,
+        parked: bool,
         shutdown: &CancellationToken,
         health: &Health,
     ) -> Option<Outcome> {
         loop {
-            match self.process(message).await {
+            match self.process(raw, parked).await {
                 Ok(outcome) => return Some(outcome),
                 Err(Transient(reason)) => {
-                    tracing::warn!(partition = message.partition(), offset = message.offset(), %reason, "kafka unavailable; retrying the record");
+                    tracing::warn!(partition = raw.partition, offset = raw.offset, %reason, "kafka unavailable; retrying the record");
                     health.beat();
                     tokio::select! {
                         _ = shutdown.cancelled() => return None,
@@ -195,9 +264,8 @@ impl Normalizer {
         }
     }
 
-    async fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<Outcome, Transient> {
-        let payload = message.payload().unwrap_or_default();
-        let envelope = match self.codec.decode::<RawEnvelope>(payload).await {
+    async fn process(&mut self, raw: &RawRecord, parked: bool) -> Result<Outcome, Transient> {
+        let envelope = match self.codec.decode::<RawEnvelope>(&raw.payload).await {
             Ok(envelope) => envelope,
             Err(e) if e.is_retryable() => return Err(Transient(e.to_string())),
             Err(e) => {
@@ -205,27 +273,240 @@ impl Normalizer {
                     stage: "decode",
                     reason: e.to_string(),
                 };
-                return self.dead_letter(message, None, poison).await;
+                return self.dead_letter(raw, None, poison).await;
             }
         };
         let raw_ref = RawReference {
             envelope_id: envelope.envelope_id.clone(),
-            topic: message.topic().to_string(),
-            partition: message.partition(),
-            offset: message.offset(),
+            topic: raw.topic.clone(),
+            partition: raw.partition,
+            offset: raw.offset,
         };
         match self.transform(&envelope, &raw_ref) {
-            Ok((outputs, duplicates)) => self.publish(outputs, duplicates, &envelope).await,
-            Err(poison) => self.dead_letter(message, Some(&envelope), poison).await,
+            Ok(Transformed::Publish(outputs, duplicates)) => {
+                self.publish(outputs, duplicates, &envelope).await
+            }
+            // A released record whose shipment was deregistered meanwhile stays parked.
+            Ok(Transformed::Unregistered(_)) if parked => Ok(Outcome::Parked {
+                carrier: envelope.carrier,
+            }),
+            Ok(Transformed::Unregistered(key)) => self.park(raw, &key, &envelope).await,
+            Err(poison) => self.dead_letter(raw, Some(&envelope), poison).await,
         }
     }
 
-    /// Parses and plans; the book is not changed until the outputs are acknowledged.
+    /// Parks `raw` under `key` until the shipment registers.
+    async fn park(
+        &mut self,
+        raw: &RawRecord,
+        key: &str,
+        envelope: &RawEnvelope,
+    ) -> Result<Outcome, Transient> {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let now = Utc::now();
+        let (reference, at) = (raw.reference(), now.to_rfc3339());
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: PARKED_FROM,
+                value: Some(&reference),
+            })
+            .insert(Header {
+                key: PARKED_AT,
+                value: Some(&at),
+            })
+            .insert(Header {
+                key: gluey_kafka::headers::TRACEPARENT,
+                value: Some(&envelope.trace_id),
+            });
+        let acked = self
+            .producer
+            .send(
+                &self.config.topics.parked(),
+                Some(key.as_bytes()),
+                &raw.payload,
+                headers,
+            )
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        tracing::info!(
+            shipment_key = key,
+            partition = raw.partition,
+            offset = raw.offset,
+            "parked until the shipment registers"
+        );
+        self.partitions
+            .entry(raw.partition)
+            .or_default()
+            .parked
+            .add(
+                key,
+                Parked {
+                    parked_offset: acked.offset,
+                    parked_at: now,
+                    raw: RawRecord {
+                        key: Some(key.as_bytes().to_vec()),
+                        ..raw.clone()
+                    },
+                },
+            );
+        Ok(Outcome::Parked {
+            carrier: envelope.carrier.clone(),
+        })
+    }
+
+    /// Writes the marker that resolves a parked record.
+    async fn resolve_parked(
+        &mut self,
+        partition: i32,
+        key: &str,
+        parked: &Parked,
+        resolution: &str,
+    ) -> Result<(), Transient> {
+        use rdkafka::message::{Header, OwnedHeaders};
+        let offset = parked.parked_offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: RESOLVES,
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: RESOLUTION,
+                value: Some(resolution),
+            });
+        self.producer
+            .send(
+                &self.config.topics.parked(),
+                Some(key.as_bytes()),
+                &[],
+                headers,
+            )
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            state.parked.resolve(key, parked.parked_offset);
+        }
+        Ok(())
+    }
+
+    /// Releases, in arrival order, the parked records of shipments that have registered.
+    async fn release_registered(
+        &mut self,
+        shutdown: &CancellationToken,
+        health: &Health,
+    ) -> Option<()> {
+        let mut ready: Vec<(i32, String)> = Vec::new();
+        for (partition, state) in &self.partitions {
+            for key in state.parked.keys() {
+                if state.registrations.get(&key).is_some() {
+                    ready.push((*partition, key));
+                }
+            }
+        }
+        for (partition, key) in ready {
+            let parked = self
+                .partitions
+                .get(&partition)
+                .map(|s| s.parked.of(&key))
+                .unwrap_or_default();
+            for entry in parked {
+                let outcome = self.until_done(&entry.raw, true, shutdown, health).await?;
+                if matches!(outcome, Outcome::Parked { .. }) {
+                    break; // deregistered meanwhile: the rest waits too
+                }
+                tracing::info!(
+                    shipment_key = key,
+                    offset = entry.raw.offset,
+                    "released parked record"
+                );
+                self.count(outcome);
+                self.resolve_until_done((partition, &key, &entry), "released", shutdown, health)
+                    .await?;
+            }
+        }
+        Some(())
+    }
+
+    /// Dead-letters parked records older than the park window.
+    async fn expire_parked(&mut self, shutdown: &CancellationToken, health: &Health) -> Option<()> {
+        let now = Utc::now();
+        let window =
+            chrono::Duration::from_std(self.config.park_window).unwrap_or(chrono::Duration::MAX);
+        let expired: Vec<(i32, String, Parked)> = self
+            .partitions
+            .iter()
+            .flat_map(|(p, s)| {
+                s.parked
+                    .expired(now, window)
+                    .into_iter()
+                    .map(move |(k, e)| (*p, k, e))
+            })
+            .collect();
+        for (partition, key, entry) in expired {
+            let reason = format!(
+                "no shipment registered for {key} within {:?}",
+                self.config.park_window
+            );
+            let envelope = self
+                .codec
+                .decode::<RawEnvelope>(&entry.raw.payload)
+                .await
+                .ok();
+            let outcome = loop {
+                let poison = Poison {
+                    stage: "join",
+                    reason: reason.clone(),
+                };
+                match self
+                    .dead_letter(&entry.raw, envelope.as_ref(), poison)
+                    .await
+                {
+                    Ok(outcome) => break outcome,
+                    Err(Transient(why)) => self.pause(&why, shutdown, health).await?,
+                }
+            };
+            self.count(outcome);
+            self.resolve_until_done((partition, &key, &entry), "expired", shutdown, health)
+                .await?;
+        }
+        Some(())
+    }
+
+    /// Waits out a Kafka outage before the next attempt; `None` if shutdown came first.
+    async fn pause(
+        &self,
+        reason: &str,
+        shutdown: &CancellationToken,
+        health: &Health,
+    ) -> Option<()> {
+        tracing::warn!(%reason, "kafka unavailable; retrying");
+        health.beat();
+        tokio::select! {
+            _ = shutdown.cancelled() => None,
+            _ = tokio::time::sleep(self.config.retry_backoff) => Some(()),
+        }
+    }
+
+    async fn resolve_until_done(
+        &mut self,
+        target: (i32, &str, &Parked),
+        resolution: &str,
+        shutdown: &CancellationToken,
+        health: &Health,
+    ) -> Option<()> {
+        let (partition, key, entry) = target;
+        loop {
+            match self.resolve_parked(partition, key, entry, resolution).await {
+                Ok(()) => return Some(()),
+                Err(Transient(reason)) => self.pause(&reason, shutdown, health).await?,
+            }
+        }
+    }
+
     fn transform(
         &self,
         envelope: &RawEnvelope,
         raw_ref: &RawReference,
-    ) -> Result<(Vec<CanonicalRecord>, usize), Poison> {
+    ) -> Result<Transformed, Poison> {
         let format = gluey_carriers::format(&envelope.format).ok_or_else(|| Poison {
             stage: "parse",
             reason: format!("no parser for format {:?}", envelope.format),
@@ -265,42 +546,34 @@ impl Normalizer {
                 .or_default()
                 .push(record);
         }
-        let directory = self.config.shipments.current();
-        let unregistered: Vec<&String> = by_shipment
+        let empty = PartitionState::default();
+        let state = self.partitions.get(&raw_ref.partition).unwrap_or(&empty);
+        // Raw records are split per shipment, so there is normally one key; if any is not
+        // registered the whole record waits (what was published is deduplicated on release).
+        if let Some(unregistered) = by_shipment
             .keys()
-            .filter(|k| directory.get(k).is_none())
-            .collect();
-        if !unregistered.is_empty() {
-            return Err(Poison {
-                stage: "join",
-                reason: format!(
-                    "no registered shipment for {}",
-                    unregistered
-                        .iter()
-                        .map(|k| k.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
+            .find(|k| state.registrations.get(k).is_none())
+        {
+            return Ok(Transformed::Unregistered(unregistered.clone()));
         }
         let now = Utc::now();
-        // Restored before the partition's first record; empty only if that invariant broke.
-        let empty = ShipmentBook::default();
         let mut outputs = Vec::new();
         let mut duplicates = 0;
         for (key, records) in by_shipment {
-            let Some(registered) = directory.get(&key) else {
+            let Some(registered) = state.registrations.get(&key) else {
                 continue;
             };
             let owner = Owner {
+                // Records under an alias keep the alias's key until forwarding to the owner's
+                // partition exists; the customer is the owner's.
                 shipment_key: key,
-                customer_id: registered.customer.clone(),
+                customer_id: registered.customer_id.clone(),
                 shipment_id: registered.shipment_id.clone(),
             };
             let planned = plan(
                 records,
                 &owner,
-                self.books.get(&raw_ref.partition).unwrap_or(&empty),
+                &state.book,
                 Source {
                     envelope,
                     raw_ref,
@@ -310,7 +583,7 @@ impl Normalizer {
             outputs.extend(planned.outputs);
             duplicates += planned.duplicates;
         }
-        Ok((outputs, duplicates))
+        Ok(Transformed::Publish(outputs, duplicates))
     }
 
     async fn publish(
@@ -349,9 +622,10 @@ impl Normalizer {
             match result {
                 // Observed as soon as acknowledged: a retry of this raw record will see it as published.
                 Ok(_) => self
-                    .books
+                    .partitions
                     .entry(record.raw_ref.partition)
                     .or_default()
+                    .book
                     .observe(record),
                 Err(e) => failure = Some(e.to_string()),
             }
@@ -375,7 +649,7 @@ impl Normalizer {
 
     async fn dead_letter(
         &self,
-        message: &BorrowedMessage<'_>,
+        raw: &RawRecord,
         envelope: Option<&RawEnvelope>,
         poison: Poison,
     ) -> Result<Outcome, Transient> {
@@ -384,18 +658,18 @@ impl Normalizer {
             reason: poison.reason,
             carrier: envelope.map(|e| e.carrier.clone()),
             format: envelope.map(|e| e.format.clone()),
-            source_topic: message.topic().to_string(),
-            source_partition: message.partition(),
-            source_offset: message.offset(),
-            source_key: message.key().map(<[u8]>::to_vec),
-            payload: message.payload().unwrap_or_default().to_vec(),
+            source_topic: raw.topic.clone(),
+            source_partition: raw.partition,
+            source_offset: raw.offset,
+            source_key: raw.key.clone(),
+            payload: raw.payload.clone(),
             envelope_id: envelope.map(|e| e.envelope_id.clone()),
             trace_id: envelope.map(|e| e.trace_id.clone()),
             failed_at: Utc::now(),
         };
         tracing::warn!(
             stage = letter.stage, reason = %letter.reason, carrier = letter.carrier.as_deref().unwrap_or("?"),
-            partition = message.partition(), offset = message.offset(), "dead-lettering raw record"
+            partition = raw.partition, offset = raw.offset, "dead-lettering raw record"
         );
         let topic = self.config.topics.deadletter();
         let bytes = self
@@ -408,7 +682,7 @@ impl Normalizer {
             .clone()
             .unwrap_or_else(gluey_ops::trace::new_traceparent);
         self.producer
-            .send(&topic, message.key(), &bytes, with_traceparent(&trace))
+            .send(&topic, raw.key.as_deref(), &bytes, with_traceparent(&trace))
             .await
             .map_err(|e| Transient(e.to_string()))?;
         Ok(Outcome::DeadLettered {
@@ -430,6 +704,11 @@ impl Normalizer {
                 .metrics
                 .records
                 .with_label_values(&[&carrier, "duplicate"])
+                .inc(),
+            Outcome::Parked { carrier } => self
+                .metrics
+                .records
+                .with_label_values(&[&carrier, "parked"])
                 .inc(),
             Outcome::DeadLettered { carrier, stage } => {
                 self.metrics

@@ -1,20 +1,23 @@
-//! Rebuilds the shipment book of one partition by reading that partition of the output topic
-//! (`tracking.events.v1`) up to its high watermark, before the first raw record of the partition
-//! is processed by this instance. Raw and events are co-partitioned, so raw partition `p` only
-//! ever needs events partition `p`. Whatever was published before a crash, or by the previous
-//! owner before a rebalance, is therefore known and not published again: the output topic is the
+//! Rebuilds the state of one partition before this instance processes its first record there:
+//! the shipment book from that partition of the output topic (`tracking.events.v1`) and the
+//! registrations from that partition of `tracking.shipments.v1`, each read up to its high
+//! watermark. Raw, events and shipments are co-partitioned, so raw partition `p` only ever needs
+//! partition `p` of the others. Whatever was published before a crash, or by the previous owner
+//! before a rebalance, is therefore known and not published again: the output topic is the
 //! changelog.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gluey_contract::{CanonicalRecord, Codec};
+use gluey_contract::{CanonicalRecord, Codec, Shipment, TopicNames};
 use gluey_kafka::KafkaSettings;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
+use crate::parking::ParkedIndex;
+use crate::registrations::Registrations;
 use crate::shipment_book::ShipmentBook;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,45 +26,76 @@ pub enum RestoreError {
     Kafka(#[from] KafkaError),
     #[error("topic {0} does not exist")]
     NoTopic(String),
-    #[error("restore of {topic} did not reach the high watermarks within {timeout:?}")]
+    #[error("restore of {topic} did not reach the high watermark within {timeout:?}")]
     Timeout { topic: String, timeout: Duration },
     #[error("restore task failed: {0}")]
     Task(String),
 }
 
-#[derive(Debug)]
-pub struct Restored {
+/// Everything the normalizer keeps about one partition.
+#[derive(Debug, Default)]
+pub struct PartitionState {
     pub book: ShipmentBook,
-    pub records: u64,
+    pub registrations: Registrations,
+    pub parked: ParkedIndex,
+    /// Registrations below this offset were read during the restore; the live consumer skips
+    /// them so an older record never overwrites a newer one.
+    pub shipments_restored_to: i64,
+    pub events_read: u64,
     pub undecodable: u64,
 }
 
-/// Restores the book of `partition` from `topic`.
+/// Restores partition `partition`.
 pub async fn restore_partition(
     kafka: &KafkaSettings,
-    topic: &str,
+    topics: &TopicNames,
     partition: i32,
     codec: Arc<Codec>,
     timeout: Duration,
-) -> Result<Restored, RestoreError> {
+) -> Result<PartitionState, RestoreError> {
     let kafka = kafka.clone();
-    let topic = topic.to_string();
+    let topics = topics.clone();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        restore_blocking(&kafka, &topic, partition, &codec, timeout, &handle)
+        let mut state = PartitionState::default();
+        read_partition(&kafka, &topics.events(), partition, timeout, |message| {
+            match handle.block_on(codec.decode::<CanonicalRecord>(message.payload().unwrap_or_default())) {
+                Ok(record) => {
+                    state.book.observe(&record);
+                    state.events_read += 1;
+                }
+                Err(e) => {
+                    state.undecodable += 1;
+                    tracing::warn!(partition, offset = message.offset(), error = %e, "cannot decode own output during restore");
+                }
+            }
+        })?;
+        state.shipments_restored_to = read_partition(&kafka, &topics.shipments(), partition, timeout, |message| {
+            let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else { return };
+            match message.payload() {
+                None => state.registrations.apply(key, None),
+                Some(bytes) => match handle.block_on(codec.decode::<Shipment>(bytes)) {
+                    Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                    Err(e) => tracing::warn!(partition, offset = message.offset(), error = %e, "undecodable registration skipped"),
+                },
+            }
+        })?;
+        read_partition(&kafka, &topics.parked(), partition, timeout, |message| state.parked.observe(message))?;
+        Ok(state)
     })
     .await
     .map_err(|e| RestoreError::Task(e.to_string()))?
 }
 
-fn restore_blocking(
+/// Calls `each` for every record of `topic`/`partition` from the low to the high watermark (as
+/// it was when the read started); returns the high watermark.
+fn read_partition(
     kafka: &KafkaSettings,
     topic: &str,
     partition: i32,
-    codec: &Codec,
     timeout: Duration,
-    handle: &tokio::runtime::Handle,
-) -> Result<Restored, RestoreError> {
+    mut each: impl FnMut(&BorrowedMessage<'_>),
+) -> Result<i64, RestoreError> {
     let mut config = kafka.client_config();
     config
         .set("group.id", "gluey-normalizer-restore")
@@ -81,27 +115,14 @@ fn restore_blocking(
             "{topic} partition {partition}"
         )));
     }
-    let partitions = [partition];
-    // Partition → last offset to read (high watermark - 1).
-    let mut remaining: HashMap<i32, i64> = HashMap::new();
+    let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+    if high <= low {
+        return Ok(high);
+    }
     let mut assignment = TopicPartitionList::new();
-    for p in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10))?;
-        if high > low {
-            remaining.insert(p, high - 1);
-            assignment.add_partition_offset(topic, p, Offset::Offset(low))?;
-        }
-    }
-    let mut restored = Restored {
-        book: ShipmentBook::default(),
-        records: 0,
-        undecodable: 0,
-    };
-    if remaining.is_empty() {
-        return Ok(restored);
-    }
+    assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
     consumer.assign(&assignment)?;
-    while !remaining.is_empty() {
+    loop {
         if Instant::now() > deadline {
             return Err(RestoreError::Timeout {
                 topic: topic.to_string(),
@@ -112,25 +133,9 @@ fn restore_blocking(
             continue;
         };
         let message = message?;
-        let partition = message.partition();
-        match handle
-            .block_on(codec.decode::<CanonicalRecord>(message.payload().unwrap_or_default()))
-        {
-            Ok(record) => {
-                restored.book.observe(&record);
-                restored.records += 1;
-            }
-            Err(e) => {
-                restored.undecodable += 1;
-                tracing::warn!(topic, partition, offset = message.offset(), error = %e, "cannot decode own output during restore");
-            }
-        }
-        if remaining
-            .get(&partition)
-            .is_some_and(|last| message.offset() >= *last)
-        {
-            remaining.remove(&partition);
+        each(&message);
+        if message.offset() >= high - 1 {
+            return Ok(high);
         }
     }
-    Ok(restored)
 }

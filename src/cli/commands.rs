@@ -71,6 +71,12 @@ pub struct NormalizeArgs {
     /// Pause before retrying a record while Kafka is unavailable.
     #[arg(long, env = "GLUEY_NORMALIZER_RETRY_BACKOFF", default_value = "1s", value_parser = parse_duration)]
     pub retry_backoff: Duration,
+    /// How long a record waits for its shipment to register before it is dead-lettered.
+    #[arg(long, env = "GLUEY_NORMALIZER_PARK_WINDOW", default_value = "7d", value_parser = parse_duration)]
+    pub park_window: Duration,
+    /// How often parked records are checked against the window.
+    #[arg(long, env = "GLUEY_NORMALIZER_PARK_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub park_sweep_interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +162,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Normalize(args) => normalize(args).await,
         Command::Dispatch(DispatchCommand::Webhook(args)) => dispatch_webhook(args).await,
         Command::Dev(args) => crate::dev::run_dev(args).await,
+        Command::Shipments(command) => super::shipments::run(command).await,
         Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,
         Command::Topics(TopicsCommand::List(args)) => {
             topics_list(args);
@@ -302,11 +309,8 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
             group_id: args.group_id,
             produce_timeout: args.produce_timeout,
             retry_backoff: args.retry_backoff,
-            shipments: cx.section(|f| {
-                Ok(gluey_normalizer::config::ShipmentDirectory::new(
-                    &f.shipments,
-                )?)
-            })?,
+            park_window: args.park_window,
+            park_sweep_interval: args.park_sweep_interval,
         };
         gluey_normalizer::run_normalizer(
             config,

@@ -5,7 +5,6 @@ use std::path::Path;
 use anyhow::Context;
 use gluey_dispatcher::config::CustomerSection;
 use gluey_ingest::CarrierPushSection;
-use gluey_normalizer::StaticShipment;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -17,9 +16,6 @@ pub struct ConfigFile {
     /// Customers and their delivery endpoints.
     #[serde(default)]
     pub customers: Vec<CustomerSection>,
-    /// Static tracking-number → customer mapping (stands in for the shipment registry).
-    #[serde(default)]
-    pub shipments: Vec<StaticShipment>,
 }
 
 impl ConfigFile {
@@ -29,8 +25,6 @@ impl ConfigFile {
             .validate()
             .with_context(|| format!("config file {}", path.display()))?;
         gluey_dispatcher::config::endpoints(&file.customers)
-            .with_context(|| format!("config file {}", path.display()))?;
-        gluey_normalizer::config::ShipmentDirectory::new(&file.shipments)
             .with_context(|| format!("config file {}", path.display()))?;
         Ok(file)
     }

@@ -3,6 +3,7 @@
 
 mod carriers;
 mod commands;
+mod shipments;
 pub mod commands_support {
     //! Parsers shared with `dev`.
     pub use super::commands::parse_duration;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Topic administration.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// The shipment registry (tracking.shipments.v1).
+    #[command(subcommand)]
+    Shipments(shipments::ShipmentsCommand),
     /// Carrier formats: list them, or parse a payload as the normalizer would.
     #[command(subcommand)]
     Carriers(carriers::CarriersCommand),

@@ -17,8 +17,7 @@ use gluey_contract::{Codec, TopicNames};
 use gluey_dispatcher::config::{CustomerSection, EndpointSection};
 use gluey_ingest::config::FedexPushConfig;
 use gluey_kafka::{DevBroker, KafkaSettings};
-use gluey_normalizer::config::ShipmentDirectory;
-use gluey_normalizer::StaticShipment;
+use gluey_kafka::{Registration, ShipmentRegistry};
 use gluey_ops::{Health, OpsServer, Reloadable, Secret};
 use prometheus::Registry;
 use rand::Rng;
@@ -76,15 +75,6 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         base64::engine::general_purpose::STANDARD.encode(random_secret(32))
     );
     let numbers = fedex_simulator::tracking_numbers(TRACKING_POOL);
-    let shipments: Vec<StaticShipment> = numbers
-        .iter()
-        .map(|n| StaticShipment {
-            carrier: "fedex".into(),
-            tracking_number: n.clone(),
-            customer: DEV_CUSTOMER.into(),
-            shipment_id: None,
-        })
-        .collect();
 
     let shutdown = CancellationToken::new();
     gluey_ops::shutdown_on_signals(shutdown.clone())?;
@@ -133,7 +123,8 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             group_id: "gluey-normalizer".into(),
             produce_timeout: Duration::from_secs(10),
             retry_backoff: Duration::from_secs(1),
-            shipments: Reloadable::fixed(ShipmentDirectory::new(&shipments)?),
+            park_window: Duration::from_secs(3600),
+            park_sweep_interval: Duration::from_secs(60),
         };
         let (kafka, codec, registry, shutdown) = (
             kafka.clone(),
@@ -216,7 +207,9 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     );
     println!();
 
+    let registry = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
     let simulator = tokio::spawn(simulate(
+        registry,
         format!("http://{}/carriers/fedex/aiv", ingest.addr),
         fedex_secret,
         numbers,
@@ -236,6 +229,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
 }
 
 async fn simulate(
+    registry: ShipmentRegistry,
     url: String,
     secret: String,
     numbers: Vec<String>,
@@ -257,6 +251,18 @@ async fn simulate(
         while active.len() < in_flight {
             let Some(number) = pool.next() else { return };
             started += 1;
+            // The shop registers the shipment when it prints the label.
+            let registration = Registration {
+                customer_id: DEV_CUSTOMER.into(),
+                carrier: "fedex".into(),
+                tracking_numbers: vec![number.clone()],
+                shipment_id: Some(format!("order-{started}")),
+                ..Registration::default()
+            };
+            if let Err(e) = registry.register(&registration).await {
+                println!("shop      → register {number} failed: {e}");
+                continue;
+            }
             active.push(SimulatedShipment::new(
                 number,
                 started % 3 == 0,

@@ -65,33 +65,20 @@ pub fn free_port() -> u16 {
 }
 
 /// Writes the config file: FedEx secret from the environment (`${TEST_FEDEX_SECRET}`), one
-/// customer whose endpoint is `endpoint`, and the tracking numbers registered to it.
-pub fn write_config(dir: &std::path::Path, endpoint: &str, tracking_numbers: &[String]) -> PathBuf {
-    write_config_with(
-        dir,
-        endpoint,
-        &[CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT],
-        tracking_numbers,
-    )
+/// customer whose endpoint is `endpoint`.
+pub fn write_config(dir: &std::path::Path, endpoint: &str) -> PathBuf {
+    write_config_with(dir, endpoint, &[CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT])
 }
 
-pub fn write_config_with(
-    dir: &std::path::Path,
-    endpoint: &str,
-    secrets: &[&str],
-    tracking_numbers: &[String],
-) -> PathBuf {
+pub fn write_config_with(dir: &std::path::Path, endpoint: &str, secrets: &[&str]) -> PathBuf {
     let secrets = secrets
         .iter()
         .map(|s| format!("\"{s}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut text = format!(
+    let text = format!(
         "[carriers.fedex]\naiv_secrets = [\"${{TEST_FEDEX_SECRET}}\"]\n\n[[customers]]\nid = \"acme\"\n\n[[customers.webhooks]]\nurl = \"{endpoint}\"\nsecrets = [{secrets}]\n\n"
     );
-    for number in tracking_numbers {
-        text.push_str(&format!("[[shipments]]\ncarrier = \"fedex\"\ntracking_number = \"{number}\"\ncustomer = \"acme\"\n\n"));
-    }
     let path = dir.join("gluey.toml");
     std::fs::write(&path, text).unwrap();
     path

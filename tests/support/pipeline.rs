@@ -39,17 +39,33 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(name: &str, customer: &CustomerEndpoint, tracking_numbers: &[String]) -> Pipeline {
+    pub fn new(name: &str, customer: &CustomerEndpoint) -> Pipeline {
         let (prefix, dir) = super::unique(name);
         let mut broker = Broker::start(&dir);
         broker.create_topics(&prefix);
-        let config = super::write_config(&dir, &customer.url(), tracking_numbers);
+        let config = super::write_config(&dir, &customer.url());
         Pipeline {
             broker,
             prefix,
             dir,
             config,
             ingest_port: super::free_port(),
+        }
+    }
+
+    /// Registers `numbers` as FedEx shipments of the customer `acme`, through the registry.
+    pub async fn register(&self, numbers: &[String]) {
+        let codec = std::sync::Arc::new(gluey_contract::Codec::without_registry().unwrap());
+        let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
+        let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &self.topics()).unwrap();
+        for number in numbers {
+            let registration = gluey_kafka::Registration {
+                customer_id: "acme".into(),
+                carrier: "fedex".into(),
+                tracking_numbers: vec![number.clone()],
+                ..gluey_kafka::Registration::default()
+            };
+            registry.register(&registration).await.unwrap();
         }
     }
 

@@ -1,0 +1,164 @@
+//! Parked records: raw records for shipments nobody has registered yet (carriers often scan
+//! before the label data arrives). They wait on `normalizer.parked.v1` (co-partitioned, keyed by
+//! shipment key) and are released, in the order they arrived, when the shipment registers; after
+//! the park window they are dead-lettered. A resolution (released or expired) is written back to
+//! the same topic as a marker, so a restart neither forgets a parked record nor resolves it twice
+//! (releasing twice would only yield counted duplicates; expiring twice an identical dead letter).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+
+/// Headers on parked records and markers.
+pub const PARKED_FROM: &str = "gluey-parked-from";
+pub const PARKED_AT: &str = "gluey-parked-at";
+pub const RESOLVES: &str = "gluey-resolves";
+pub const RESOLUTION: &str = "gluey-resolution";
+
+/// A raw record, owned: as consumed, or as it waited in the parked topic.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+}
+
+impl RawRecord {
+    pub fn from_message(message: &BorrowedMessage<'_>) -> RawRecord {
+        RawRecord {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+        }
+    }
+
+    /// `topic/partition/offset`, as the parked-from header carries it.
+    pub fn reference(&self) -> String {
+        format!("{}/{}/{}", self.topic, self.partition, self.offset)
+    }
+
+    fn from_reference(
+        reference: &str,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+    ) -> Option<RawRecord> {
+        let mut parts = reference.rsplitn(3, '/');
+        let offset = parts.next()?.parse().ok()?;
+        let partition = parts.next()?.parse().ok()?;
+        let topic = parts.next()?.to_string();
+        Some(RawRecord {
+            topic,
+            partition,
+            offset,
+            key,
+            payload,
+        })
+    }
+}
+
+/// One parked record.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    /// Offset in the parked topic (what a marker resolves).
+    pub parked_offset: i64,
+    pub parked_at: DateTime<Utc>,
+    pub raw: RawRecord,
+}
+
+/// Unresolved parked records of one partition, by shipment key, in arrival order.
+#[derive(Debug, Default)]
+pub struct ParkedIndex {
+    by_key: BTreeMap<String, Vec<Parked>>,
+}
+
+fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+impl ParkedIndex {
+    /// Applies one record of the parked topic (during restore): a parked record or a marker.
+    pub fn observe(&mut self, message: &BorrowedMessage<'_>) {
+        let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            return;
+        };
+        if let Some(resolved) = header(message, RESOLVES).and_then(|o| o.parse::<i64>().ok()) {
+            self.resolve(key, resolved);
+            return;
+        }
+        let (Some(from), Some(at)) = (header(message, PARKED_FROM), header(message, PARKED_AT))
+        else {
+            return;
+        };
+        let Ok(parked_at) = DateTime::parse_from_rfc3339(at) else {
+            return;
+        };
+        let raw_key = Some(key.as_bytes().to_vec());
+        if let Some(raw) = RawRecord::from_reference(
+            from,
+            raw_key,
+            message.payload().unwrap_or_default().to_vec(),
+        ) {
+            self.add(
+                key,
+                Parked {
+                    parked_offset: message.offset(),
+                    parked_at: parked_at.with_timezone(&Utc),
+                    raw,
+                },
+            );
+        }
+    }
+
+    pub fn add(&mut self, key: &str, parked: Parked) {
+        self.by_key.entry(key.to_string()).or_default().push(parked);
+    }
+
+    pub fn resolve(&mut self, key: &str, parked_offset: i64) {
+        if let Some(list) = self.by_key.get_mut(key) {
+            list.retain(|p| p.parked_offset != parked_offset);
+            if list.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+    }
+
+    /// The parked records of `key`, oldest first.
+    pub fn of(&self, key: &str) -> Vec<Parked> {
+        self.by_key.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Keys with parked records.
+    pub fn keys(&self) -> Vec<String> {
+        self.by_key.keys().cloned().collect()
+    }
+
+    /// Parked records older than `window` at `now`.
+    pub fn expired(&self, now: DateTime<Utc>, window: chrono::Duration) -> Vec<(String, Parked)> {
+        self.by_key
+            .iter()
+            .flat_map(|(k, list)| {
+                list.iter()
+                    .filter(|p| now - p.parked_at > window)
+                    .map(move |p| (k.clone(), p.clone()))
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
