@@ -332,65 +332,71 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     p.register(&numbers).await;
     let mut ingest = p.ingest();
     ingest.start().await;
-    // Each shipment is pushed three times as its history grows, FedEx style (full snapshots).
     let codes = [
         ("PU", "Picked up"),
         ("AR", "Arrived at FedEx location"),
         ("OD", "On FedEx vehicle for delivery"),
     ];
-    let mut expected = 0;
-    for (step, _) in codes.iter().enumerate() {
-        for number in &numbers {
-            let scans: Vec<FedexScan> = codes[..=step]
-                .iter()
-                .enumerate()
-                .map(|(i, (code, description))| {
-                    scan(
-                        code,
-                        description,
-                        None,
-                        &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
-                    )
-                })
-                .collect();
-            let body = aiv_payload(number, &scans, None, None);
-            assert_eq!(
-                p.push(&body, &sign(support::FEDEX_SECRET, &body))
-                    .await
-                    .status(),
-                200
-            );
-        }
-        expected += numbers.len();
-    }
+    let expected = numbers.len() * codes.len();
     let events_topic = p.topics().events();
     // A short session lets the group hand the killed member's partitions over quickly.
     let mut normalizer = p
         .normalizer()
         .arg("--kafka-property", "session.timeout.ms=3000")
         .arg("--kafka-property", "heartbeat.interval.ms=500");
-    // Kill it mid-stream three times, each time once it has published a little more.
-    let mut published = 0;
-    for _ in 0..3 {
-        normalizer.start().await;
-        // Each run gets a little further than the last before it is killed.
-        let target = published + (expected as i64) / 6;
-        let (bootstrap, topic) = (p.broker.bootstrap().to_string(), events_topic.clone());
-        published = support::wait_for("some progress before the kill", support::DEADLINE, || {
-            let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
-            async move {
-                let n = topics::count(&bootstrap, &topic);
-                (n >= target).then_some(n)
-            }
-        })
-        .await;
-        normalizer.kill();
-    }
-    assert!(
-        published < expected as i64,
-        "the kills happened mid-stream ({published} of {expected} published)"
-    );
     normalizer.start().await;
+    // Carriers keep pushing (each shipment three times as its history grows, FedEx style: full
+    // snapshots) while the normalizer is killed and restarted three times.
+    let pushing = async {
+        for step in 0..codes.len() {
+            for number in &numbers {
+                let scans: Vec<FedexScan> = codes[..=step]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (code, description))| {
+                        scan(
+                            code,
+                            description,
+                            None,
+                            &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
+                        )
+                    })
+                    .collect();
+                let body = aiv_payload(number, &scans, None, None);
+                assert_eq!(
+                    p.push(&body, &sign(support::FEDEX_SECRET, &body))
+                        .await
+                        .status(),
+                    200
+                );
+            }
+        }
+    };
+    let killing = async {
+        let mut kills_mid_stream = 0;
+        for round in 1..=3 {
+            // Each run gets a little further than the last before it is killed.
+            let target = (round * expected / 5) as i64;
+            let (bootstrap, topic) = (p.broker.bootstrap().to_string(), events_topic.clone());
+            let published =
+                support::wait_for("some progress before the kill", support::DEADLINE, || {
+                    let (bootstrap, topic) = (bootstrap.clone(), topic.clone());
+                    async move {
+                        let n = topics::count(&bootstrap, &topic);
+                        (n >= target).then_some(n)
+                    }
+                })
+                .await;
+            normalizer.kill();
+            if published < expected as i64 {
+                kills_mid_stream += 1;
+            }
+            normalizer.start().await;
+        }
+        kills_mid_stream
+    };
+    let ((), kills_mid_stream) = tokio::join!(pushing, killing);
+    assert_eq!(kills_mid_stream, 3, "every kill happened mid-stream");
     let records = topics::decode_all::<CanonicalRecord>(
         &topics::read_all_async(p.broker.bootstrap(), &events_topic, expected as i64).await,
     )

@@ -4,6 +4,7 @@
 //! `dev` (librdkafka's mock cluster).
 
 pub mod admin;
+pub mod deadletters;
 pub mod dev_broker;
 pub mod headers;
 pub mod producer;
@@ -12,6 +13,6 @@ pub mod shipment_registry;
 
 pub use admin::create_topics;
 pub use dev_broker::{BrokerCommand, DevBroker};
-pub use producer::{ProduceError, RecordProducer};
+pub use producer::{PendingAck, ProduceError, RecordProducer};
 pub use settings::KafkaSettings;
 pub use shipment_registry::{Registration, RegistryError, ShipmentRegistry};

@@ -46,6 +46,31 @@ pub struct Acked {
     pub offset: i64,
 }
 
+/// A record handed to the producer, not yet acknowledged.
+pub struct PendingAck {
+    future: rdkafka::producer::DeliveryFuture,
+}
+
+impl std::fmt::Debug for PendingAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PendingAck")
+    }
+}
+
+impl PendingAck {
+    /// Waits for the broker's acknowledgement (bounded by the producer's delivery timeout).
+    pub async fn acked(self) -> Result<Acked, ProduceError> {
+        match self.future.await {
+            Ok(Ok(delivery)) => Ok(Acked {
+                partition: delivery.partition,
+                offset: delivery.offset,
+            }),
+            Ok(Err((e, _))) => Err(classify(e)),
+            Err(_) => Err(ProduceError::Unavailable(KafkaError::Canceled)),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RecordProducer {
     inner: FutureProducer,
@@ -88,6 +113,32 @@ impl RecordProducer {
                 offset: delivery.offset,
             }),
             Err((e, _)) => Err(classify(e)),
+        }
+    }
+
+    /// Hands one record to the producer's queue without waiting for the ack (waiting only while
+    /// the bounded local queue is full); `PendingAck::acked` then waits for the broker.
+    pub async fn enqueue(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<PendingAck, ProduceError> {
+        loop {
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+                .payload(payload)
+                .headers(headers.clone());
+            if let Some(key) = key {
+                record = record.key(key);
+            }
+            match self.inner.send_result(record) {
+                Ok(future) => return Ok(PendingAck { future }),
+                Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                Err((e, _)) => return Err(classify(e)),
+            }
         }
     }
 

@@ -16,4 +16,6 @@ pub struct NormalizerConfig {
     pub park_window: Duration,
     /// How often parked records are checked against the window.
     pub park_sweep_interval: Duration,
+    /// Records handled before waiting for their acknowledgements together.
+    pub max_batch: usize,
 }

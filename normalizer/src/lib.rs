@@ -12,6 +12,7 @@ pub mod registrations;
 pub mod restore;
 pub mod shipment_book;
 pub mod transform;
+pub mod work;
 
 pub use config::NormalizerConfig;
 pub use pipeline::run_normalizer;

@@ -77,6 +77,9 @@ pub struct NormalizeArgs {
     /// How often parked records are checked against the window.
     #[arg(long, env = "GLUEY_NORMALIZER_PARK_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub park_sweep_interval: Duration,
+    /// Records handled before their acknowledgements are awaited together.
+    #[arg(long, env = "GLUEY_NORMALIZER_MAX_BATCH", default_value_t = 500)]
+    pub max_batch: usize,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +166,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Dispatch(DispatchCommand::Webhook(args)) => dispatch_webhook(args).await,
         Command::Dev(args) => crate::dev::run_dev(args).await,
         Command::Shipments(command) => super::shipments::run(command).await,
+        Command::Deadletter(command) => super::deadletter::run(command).await,
         Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,
         Command::Topics(TopicsCommand::List(args)) => {
             topics_list(args);
@@ -311,6 +315,7 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
             retry_backoff: args.retry_backoff,
             park_window: args.park_window,
             park_sweep_interval: args.park_sweep_interval,
+            max_batch: args.max_batch,
         };
         gluey_normalizer::run_normalizer(
             config,

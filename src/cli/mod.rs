@@ -3,6 +3,7 @@
 
 mod carriers;
 mod commands;
+mod deadletter;
 mod shipments;
 pub mod commands_support {
     //! Parsers shared with `dev`.
@@ -53,6 +54,9 @@ pub enum Command {
     /// The shipment registry (tracking.shipments.v1).
     #[command(subcommand)]
     Shipments(shipments::ShipmentsCommand),
+    /// The dead-letter topic (tracking.deadletter.v1): list, and replay once the cause is fixed.
+    #[command(subcommand)]
+    Deadletter(deadletter::DeadletterCommand),
     /// Carrier formats: list them, or parse a payload as the normalizer would.
     #[command(subcommand)]
     Carriers(carriers::CarriersCommand),

@@ -1,0 +1,452 @@
+//! What the normalizer does with one record, without waiting for Kafka: decode, parse, join,
+//! plan against the partition's state, and hand the outputs (canonical records, a parked copy, a
+//! dead letter, a resolution marker) to the producer. The partition's state is updated as soon as
+//! an output is handed over; the batch loop (`pipeline`) waits for every acknowledgement before it
+//! stores input offsets, and if any output of a partition fails it drops that partition's state
+//! and rewinds its input, so the state is rebuilt from what Kafka really holds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::Utc;
+use gluey_carriers::{ParsedRecord, RawInput};
+use gluey_contract::{
+    shipment_key, CanonicalRecord, Codec, DeadLetter, RawEnvelope, RawReference, Status,
+};
+use gluey_kafka::headers::with_traceparent;
+use gluey_kafka::{KafkaSettings, PendingAck, RecordProducer};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::Message;
+
+use crate::config::NormalizerConfig;
+use crate::metrics::NormalizerMetrics;
+use crate::parking::{Parked, RawRecord, PARKED_AT, PARKED_FROM, RESOLUTION, RESOLVES};
+use crate::restore::PartitionState;
+use crate::transform::{plan, Owner, Source};
+
+/// Why a raw record is dead-lettered.
+#[derive(Debug)]
+pub struct Poison {
+    pub stage: &'static str,
+    pub reason: String,
+}
+
+/// Kafka (or the schema registry) did not take an output: the partition is rewound.
+#[derive(Debug)]
+pub struct Transient(pub String);
+
+/// How a raw record ended, with its carrier (`unknown` when the envelope did not decode).
+#[derive(Debug)]
+pub enum Outcome {
+    Published {
+        carrier: String,
+    },
+    Duplicate {
+        carrier: String,
+    },
+    DeadLettered {
+        carrier: String,
+        stage: &'static str,
+    },
+    /// Waiting for its shipment to register (`normalizer.parked.v1`).
+    Parked {
+        carrier: String,
+    },
+}
+
+/// What a raw record turns into.
+enum Transformed {
+    Publish(Vec<CanonicalRecord>, usize),
+    /// Its shipment is not registered (yet).
+    Unregistered(String),
+}
+
+/// One record's outcome and the acknowledgements it waits for.
+#[derive(Debug)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub pending: Vec<PendingAck>,
+}
+
+pub struct Normalizer {
+    pub config: NormalizerConfig,
+    pub codec: Arc<Codec>,
+    pub producer: RecordProducer,
+    pub kafka: KafkaSettings,
+    /// State of the partitions this instance owns and has restored.
+    pub partitions: HashMap<i32, PartitionState>,
+    pub metrics: NormalizerMetrics,
+}
+
+impl Normalizer {
+    /// Handles one raw record. `parked`: it comes from the parked topic (a release).
+    pub async fn handle(&mut self, raw: &RawRecord, parked: bool) -> Result<Handled, Transient> {
+        let envelope = match self.codec.decode::<RawEnvelope>(&raw.payload).await {
+            Ok(envelope) => envelope,
+            Err(e) if e.is_retryable() => return Err(Transient(e.to_string())),
+            Err(e) => {
+                let poison = Poison {
+                    stage: "decode",
+                    reason: e.to_string(),
+                };
+                return self.dead_letter(raw, None, poison).await;
+            }
+        };
+        let raw_ref = RawReference {
+            envelope_id: envelope.envelope_id.clone(),
+            topic: raw.topic.clone(),
+            partition: raw.partition,
+            offset: raw.offset,
+        };
+        match self.transform(&envelope, &raw_ref) {
+            Ok(Transformed::Publish(outputs, duplicates)) => {
+                self.publish(outputs, duplicates, &envelope).await
+            }
+            // A released record whose shipment was deregistered meanwhile stays parked.
+            Ok(Transformed::Unregistered(_)) if parked => Ok(Handled {
+                outcome: Outcome::Parked {
+                    carrier: envelope.carrier,
+                },
+                pending: Vec::new(),
+            }),
+            Ok(Transformed::Unregistered(key)) => self.park(raw, &key, &envelope).await,
+            Err(poison) => self.dead_letter(raw, Some(&envelope), poison).await,
+        }
+    }
+
+    fn transform(
+        &self,
+        envelope: &RawEnvelope,
+        raw_ref: &RawReference,
+    ) -> Result<Transformed, Poison> {
+        let format = gluey_carriers::format(&envelope.format).ok_or_else(|| Poison {
+            stage: "parse",
+            reason: format!("no parser for format {:?}", envelope.format),
+        })?;
+        let parsed = format
+            .parse(RawInput {
+                carrier: &envelope.carrier,
+                payload: &envelope.payload,
+                context: &envelope.context,
+                received_at: envelope.received_at,
+            })
+            .map_err(|e| Poison {
+                stage: "parse",
+                reason: e.to_string(),
+            })?;
+        if !parsed.skipped.is_empty() {
+            self.metrics
+                .skipped
+                .with_label_values(&[&envelope.carrier])
+                .inc_by(parsed.skipped.len() as u64);
+        }
+        let parsed = parsed.records;
+        let unmapped = parsed
+            .iter()
+            .filter(|r| matches!(r, ParsedRecord::Event { event, .. } if event.status == Status::Unknown))
+            .count();
+        if unmapped > 0 {
+            self.metrics
+                .unmapped
+                .with_label_values(&[&envelope.carrier])
+                .inc_by(unmapped as u64);
+        }
+        let mut by_shipment: BTreeMap<String, Vec<ParsedRecord>> = BTreeMap::new();
+        for record in parsed {
+            by_shipment
+                .entry(shipment_key(format.carrier(), record.tracking_number()))
+                .or_default()
+                .push(record);
+        }
+        let empty = PartitionState::default();
+        let state = self.partitions.get(&raw_ref.partition).unwrap_or(&empty);
+        // Raw records are split per shipment, so there is normally one key; if any is not
+        // registered the whole record waits (what was published is deduplicated on release).
+        if let Some(unregistered) = by_shipment
+            .keys()
+            .find(|k| state.registrations.get(k).is_none())
+        {
+            return Ok(Transformed::Unregistered(unregistered.clone()));
+        }
+        let now = Utc::now();
+        let mut outputs = Vec::new();
+        let mut duplicates = 0;
+        for (key, records) in by_shipment {
+            let Some(registered) = state.registrations.get(&key) else {
+                continue;
+            };
+            let owner = Owner {
+                // Records under an alias keep the alias's key until forwarding to the owner's
+                // partition exists; the customer is the owner's.
+                shipment_key: key,
+                customer_id: registered.customer_id.clone(),
+                shipment_id: registered.shipment_id.clone(),
+            };
+            let planned = plan(
+                records,
+                &owner,
+                &state.book,
+                Source {
+                    envelope,
+                    raw_ref,
+                    now,
+                },
+            );
+            outputs.extend(planned.outputs);
+            duplicates += planned.duplicates;
+        }
+        Ok(Transformed::Publish(outputs, duplicates))
+    }
+
+    async fn publish(
+        &mut self,
+        outputs: Vec<CanonicalRecord>,
+        duplicates: usize,
+        envelope: &RawEnvelope,
+    ) -> Result<Handled, Transient> {
+        let carrier = envelope.carrier.clone();
+        if outputs.is_empty() {
+            tracing::debug!(carrier, duplicates, "nothing new in raw record");
+            return Ok(Handled {
+                outcome: Outcome::Duplicate { carrier },
+                pending: Vec::new(),
+            });
+        }
+        let topic = self.config.topics.events();
+        let mut pending = Vec::with_capacity(outputs.len());
+        for record in &outputs {
+            let bytes = self
+                .codec
+                .encode(&topic, record)
+                .await
+                .map_err(|e| Transient(format!("cannot encode canonical record: {e}")))?;
+            let ack = self
+                .producer
+                .enqueue(
+                    &topic,
+                    Some(record.shipment_key.as_bytes()),
+                    &bytes,
+                    with_traceparent(&envelope.trace_id),
+                )
+                .await
+                .map_err(|e| Transient(e.to_string()))?;
+            pending.push(ack);
+            // Seen from now on: the next record of this shipment builds on it. If the ack fails,
+            // the batch loop drops this state and rebuilds it from the output topic.
+            self.partitions
+                .entry(record.raw_ref.partition)
+                .or_default()
+                .book
+                .observe(record);
+            let record_type = if record.event.is_some() {
+                "tracking_event"
+            } else {
+                "shipment_update"
+            };
+            self.metrics
+                .published
+                .with_label_values(&[&record.carrier, record_type])
+                .inc();
+        }
+        Ok(Handled {
+            outcome: Outcome::Published { carrier },
+            pending,
+        })
+    }
+
+    /// Parks `raw` under `key` until the shipment registers.
+    async fn park(
+        &mut self,
+        raw: &RawRecord,
+        key: &str,
+        envelope: &RawEnvelope,
+    ) -> Result<Handled, Transient> {
+        let now = Utc::now();
+        let (reference, at) = (raw.reference(), now.to_rfc3339());
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: PARKED_FROM,
+                value: Some(&reference),
+            })
+            .insert(Header {
+                key: PARKED_AT,
+                value: Some(&at),
+            })
+            .insert(Header {
+                key: gluey_kafka::headers::TRACEPARENT,
+                value: Some(&envelope.trace_id),
+            });
+        // Parking waits for its ack here: the marker that later resolves it needs the parked
+        // copy's offset. (Parking is the exception, so the wait does not slow the stream.)
+        let acked = self
+            .producer
+            .enqueue(
+                &self.config.topics.parked(),
+                Some(key.as_bytes()),
+                &raw.payload,
+                headers,
+            )
+            .await
+            .map_err(|e| Transient(e.to_string()))?
+            .acked()
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        tracing::info!(
+            shipment_key = key,
+            partition = raw.partition,
+            offset = raw.offset,
+            "parked until the shipment registers"
+        );
+        self.partitions
+            .entry(raw.partition)
+            .or_default()
+            .parked
+            .add(
+                key,
+                Parked {
+                    parked_offset: acked.offset,
+                    parked_at: now,
+                    raw: RawRecord {
+                        key: Some(key.as_bytes().to_vec()),
+                        ..raw.clone()
+                    },
+                },
+            );
+        Ok(Handled {
+            outcome: Outcome::Parked {
+                carrier: envelope.carrier.clone(),
+            },
+            pending: Vec::new(),
+        })
+    }
+
+    /// Hands over the marker that resolves a parked record.
+    pub async fn resolve_parked(
+        &mut self,
+        partition: i32,
+        key: &str,
+        parked: &Parked,
+        resolution: &str,
+    ) -> Result<PendingAck, Transient> {
+        let offset = parked.parked_offset.to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: RESOLVES,
+                value: Some(&offset),
+            })
+            .insert(Header {
+                key: RESOLUTION,
+                value: Some(resolution),
+            });
+        let ack = self
+            .producer
+            .enqueue(
+                &self.config.topics.parked(),
+                Some(key.as_bytes()),
+                &[],
+                headers,
+            )
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            state.parked.resolve(key, parked.parked_offset);
+        }
+        Ok(ack)
+    }
+
+    pub async fn dead_letter(
+        &self,
+        raw: &RawRecord,
+        envelope: Option<&RawEnvelope>,
+        poison: Poison,
+    ) -> Result<Handled, Transient> {
+        let letter = DeadLetter {
+            stage: poison.stage.to_string(),
+            reason: poison.reason,
+            carrier: envelope.map(|e| e.carrier.clone()),
+            format: envelope.map(|e| e.format.clone()),
+            source_topic: raw.topic.clone(),
+            source_partition: raw.partition,
+            source_offset: raw.offset,
+            source_key: raw.key.clone(),
+            payload: raw.payload.clone(),
+            envelope_id: envelope.map(|e| e.envelope_id.clone()),
+            trace_id: envelope.map(|e| e.trace_id.clone()),
+            failed_at: Utc::now(),
+        };
+        tracing::warn!(
+            stage = letter.stage, reason = %letter.reason, carrier = letter.carrier.as_deref().unwrap_or("?"),
+            partition = raw.partition, offset = raw.offset, "dead-lettering raw record"
+        );
+        let topic = self.config.topics.deadletter();
+        let bytes = self
+            .codec
+            .encode(&topic, &letter)
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        let trace = letter
+            .trace_id
+            .clone()
+            .unwrap_or_else(gluey_ops::trace::new_traceparent);
+        let ack = self
+            .producer
+            .enqueue(&topic, raw.key.as_deref(), &bytes, with_traceparent(&trace))
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        let carrier = envelope
+            .map(|e| e.carrier.clone())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(Handled {
+            outcome: Outcome::DeadLettered {
+                carrier,
+                stage: poison.stage,
+            },
+            pending: vec![ack],
+        })
+    }
+
+    /// A registration (or a tombstone) from `tracking.shipments.v1`.
+    pub async fn registration(&mut self, message: &BorrowedMessage<'_>) {
+        let Some(state) = self.partitions.get_mut(&message.partition()) else {
+            return;
+        };
+        if message.offset() < state.shipments_restored_to {
+            return; // already applied by the restore, possibly followed by newer records
+        }
+        let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+            tracing::warn!(
+                offset = message.offset(),
+                "registration without a UTF-8 key ignored"
+            );
+            return;
+        };
+        match message.payload() {
+            None => state.registrations.apply(key, None),
+            Some(bytes) => match self.codec.decode::<gluey_contract::Shipment>(bytes).await {
+                Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                Err(e) => {
+                    tracing::warn!(key, offset = message.offset(), error = %e, "undecodable registration ignored")
+                }
+            },
+        }
+    }
+
+    pub fn count(&self, outcome: &Outcome) {
+        let (carrier, label) = match outcome {
+            Outcome::Published { carrier } => (carrier, "published"),
+            Outcome::Duplicate { carrier } => (carrier, "duplicate"),
+            Outcome::Parked { carrier } => (carrier, "parked"),
+            Outcome::DeadLettered { carrier, stage } => {
+                self.metrics
+                    .deadletters
+                    .with_label_values(&[carrier.as_str(), stage])
+                    .inc();
+                (carrier, "deadletter")
+            }
+        };
+        self.metrics
+            .records
+            .with_label_values(&[carrier, label])
+            .inc();
+    }
+}
