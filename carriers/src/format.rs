@@ -148,4 +148,12 @@ pub static FORMATS: &[&dyn CarrierFormat] = &[
     &crate::fedex::FedexAiv,
     &crate::fedex::FedexTrack,
     &crate::direct::DirectV1,
+    &crate::dhl::DhlUnified,
+    &crate::dhl::DhlPush,
+    &crate::royalmail::RoyalMailV2,
+    &crate::ups::UpsTrack,
+    &crate::ups::UpsAlert,
+    &crate::usps::UspsV3,
+    &crate::x12::X12Status,
+    &crate::csv_feed::CsvFeed,
 ];

@@ -2,6 +2,8 @@
 //! records or a typed error (no I/O), plus a pure key/split function ingest uses to key raw
 //! records by shipment. Adding a carrier means adding one module, its mapping file and fixtures.
 
+pub mod csv_feed;
+pub mod dhl;
 pub mod direct;
 pub mod event;
 pub mod fedex;
@@ -9,7 +11,11 @@ pub mod format;
 pub mod identity;
 pub mod mapping;
 pub mod render;
+pub mod royalmail;
 pub mod time;
+pub mod ups;
+pub mod usps;
+pub mod x12;
 
 pub use format::{
     CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,

@@ -88,9 +88,14 @@ impl EventTime {
     ) -> Result<EventTime, TimeError> {
         let offset = FixedOffset::east_opt(offset_seconds)
             .ok_or_else(|| TimeError::new(&offset_seconds.to_string(), "offset out of range"))?;
+        // Checked: an offset can push an instant near chrono's limits out of range.
+        let local = utc
+            .naive_utc()
+            .checked_add_signed(Duration::seconds(i64::from(offset.local_minus_utc())))
+            .ok_or_else(|| TimeError::new(&utc.to_rfc3339(), "out of range"))?;
         Ok(EventTime {
             utc,
-            local: utc.with_timezone(&offset).naive_local(),
+            local,
             offset_seconds,
             source,
             flags: Vec::new(),
@@ -109,7 +114,10 @@ impl EventTime {
                 let mut probe = local;
                 let mut before = None;
                 for _ in 0..(4 * 60) {
-                    probe -= Duration::minutes(1);
+                    let Some(earlier) = probe.checked_sub_signed(Duration::minutes(1)) else {
+                        break;
+                    };
+                    probe = earlier;
                     if let Some(t) = tz.from_local_datetime(&probe).latest() {
                         before = Some(t.offset().fix());
                         break;
@@ -663,5 +671,39 @@ mod tests {
             Some(EdiTimeCode::Zone(chrono_tz::America::New_York))
         );
         assert_eq!(edi_time_code("QQ"), None);
+    }
+}
+
+#[cfg(test)]
+mod extremes {
+    use super::*;
+
+    #[test]
+    fn times_at_chronos_limits_never_panic() {
+        let max = NaiveDateTime::MAX;
+        let min = NaiveDateTime::MIN;
+        for local in [max, min] {
+            for tz in [
+                chrono_tz::Europe::London,
+                chrono_tz::America::New_York,
+                chrono_tz::Pacific::Kiritimati,
+            ] {
+                let _ = EventTime::in_zone(local, tz, OffsetSource::AssumedDefault);
+            }
+            let _ = resolve_local(
+                local,
+                ZoneHint {
+                    country: Some("GB"),
+                    ..ZoneHint::default()
+                },
+            );
+        }
+        for utc in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+            assert!(
+                EventTime::from_utc(utc, 14 * 3600, OffsetSource::CarrierGmtField).is_err()
+                    || utc == DateTime::<Utc>::MIN_UTC
+            );
+            let _ = EventTime::from_utc(utc, -14 * 3600, OffsetSource::CarrierGmtField);
+        }
     }
 }

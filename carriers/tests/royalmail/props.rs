@@ -1,0 +1,237 @@
+//! Properties: `parse` and `split` never panic, whatever the bytes (10,600 cases in all), and
+//! what they return on mutated fixtures stays coherent: events oldest first, splits that neither
+//! lose nor invent records, and one id for one event however its offset is spelled.
+
+use chrono::{Duration, NaiveDate};
+use gluey_carriers::royalmail::RoyalMailV2;
+use gluey_carriers::{CarrierFormat, ParsedRecord};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::{fixture, parse, FIXTURES};
+
+/// Runs both entry points and checks what they return; a panic fails the property on its own.
+fn check(payload: &[u8]) -> Result<(), TestCaseError> {
+    let parsed = parse(payload);
+    let split = RoyalMailV2.split(payload);
+    if let Ok(records) = &parsed {
+        let times: Vec<_> = records
+            .iter()
+            .filter_map(|r| match r {
+                ParsedRecord::Event { event, .. } => Some(event.occurred_at),
+                ParsedRecord::Update { .. } => None,
+            })
+            .collect();
+        prop_assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "events not oldest first"
+        );
+        prop_assert!(records.iter().all(|r| !r.tracking_number().is_empty()));
+    }
+    if let Ok(splits) = &split {
+        prop_assert!(!splits.is_empty());
+        if let [one] = splits.as_slice() {
+            prop_assert_eq!(&one.payload, &payload.to_vec());
+        }
+        if let (Ok(whole), true) = (&parsed, splits.len() > 1) {
+            let mut from_splits = Vec::new();
+            for part in splits {
+                let records = parse(&part.payload);
+                prop_assert!(
+                    records.is_ok(),
+                    "a split of a parseable payload fails: {:?}",
+                    records
+                );
+                from_splits.extend(records.unwrap_or_default().iter().map(|r| format!("{r:?}")));
+            }
+            let mut whole: Vec<String> = whole.iter().map(|r| format!("{r:?}")).collect();
+            whole.sort();
+            from_splits.sort();
+            prop_assert_eq!(whole, from_splits);
+        }
+    }
+    Ok(())
+}
+
+/// Values that poke at what the parser reads: codes, timestamps (valid, odd and broken), windows.
+fn json_value() -> impl Strategy<Value = Value> {
+    let text = prop_oneof![
+        prop::sample::select(vec![
+            "", " ", "EVKSP", "evksp", "EVGMI", "RFRXS", "E1142", "RM123456785GB",
+            "2024-03-28T13:02:11+00:00", "2024-03-28T13:02:11+0100", "2024-03-28T13:02:11",
+            "2024-03-28T13:02:11Z", "2024-03-28T13:02:11+", "08:00:00+01:00", "08:00:00", "2024-03-28",
+            "2024-10-27T01:30:00", "+262143-12-31T23:59:59-18:00", "-262143-01-01T00:00:00+18:00",
+            "2024-03-28T13:02:11\u{2212}01:00", "T-", "é",
+        ])
+        .prop_map(str::to_string),
+        "[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}T[0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}(\\.[0-9]{0,9})?)?([+-][0-9:]{0,6}|Z)?",
+        "[0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2})?([+-][0-9:]{0,6}|Z)?",
+        "\\PC{0,24}",
+    ];
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text.prop_map(Value::String),
+        Just(json!({})),
+        Just(json!([])),
+        Just(json!({"mailPieceId": "X1", "error": {"errorCode": "E1142"}})),
+        Just(json!({"eventCode": "EVKSP", "eventDateTime": "2024-03-28T13:02:11+00:00"})),
+        Just(json!({"date": "2024-03-28", "endOfEstimatedWindow": "14:00:00+00:00"})),
+    ]
+}
+
+/// Every node of a JSON tree, as the path of keys and indices leading to it.
+fn paths(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    out.push(prefix.clone());
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                prefix.push(Value::String(key.clone()));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                prefix.push(Value::from(index));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn node_mut<'a>(mut value: &'a mut Value, path: &[Value]) -> Option<&'a mut Value> {
+    for step in path {
+        value = match step {
+            Value::String(key) => value.get_mut(key.as_str())?,
+            other => value.get_mut(usize::try_from(other.as_u64()?).ok()?)?,
+        };
+    }
+    Some(value)
+}
+
+/// Replaces, removes or duplicates the `pick`-th node of the tree.
+fn mutate(root: &mut Value, pick: usize, op: u8, replacement: Value) {
+    let mut all = Vec::new();
+    paths(root, &mut Vec::new(), &mut all);
+    let path = &all[pick % all.len()];
+    let Some((last, parent_path)) = path.split_last() else {
+        *root = replacement;
+        return;
+    };
+    let Some(parent) = node_mut(root, parent_path) else {
+        return;
+    };
+    match (op % 3, parent, last) {
+        (0, parent, _) => {
+            if let Some(node) = node_mut(parent, std::slice::from_ref(last)) {
+                *node = replacement;
+            }
+        }
+        (1, Value::Object(map), Value::String(key)) => {
+            map.remove(key);
+        }
+        (1, Value::Array(items), index) => {
+            if let Some(index) = index.as_u64().and_then(|i| usize::try_from(i).ok()) {
+                if index < items.len() {
+                    items.remove(index);
+                }
+            }
+        }
+        (_, Value::Array(items), index) => {
+            if let Some(copy) = index.as_u64().and_then(|i| items.get(i as usize)).cloned() {
+                items.push(copy);
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        check(&bytes)?;
+    }
+
+    #[test]
+    fn mutated_fixture_json_never_panics(
+        which in 0..FIXTURES.len(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..5),
+    ) {
+        let mut root: Value = serde_json::from_slice(&fixture(FIXTURES[which])).unwrap();
+        for (pick, op, replacement) in edits {
+            mutate(&mut root, pick, op, replacement);
+        }
+        check(&serde_json::to_vec(&root).unwrap())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn mutated_fixture_bytes_never_panic(
+        which in 0..FIXTURES.len(),
+        edits in prop::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..6),
+    ) {
+        let mut bytes = fixture(FIXTURES[which]);
+        for (at, kind, byte) in edits {
+            let at = at % (bytes.len() + 1);
+            match kind {
+                0 => bytes.insert(at, byte),
+                1 if at < bytes.len() => { bytes.remove(at); }
+                2 if at < bytes.len() => bytes[at] ^= byte | 1,
+                _ => bytes.truncate(at),
+            }
+        }
+        check(&bytes)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// `+hh:mm`, `+hhmm` and the same instant in `Z` are one event, through the events endpoint
+    /// and the summary endpoint alike: same time, same id.
+    #[test]
+    fn offset_spellings_and_endpoints_give_one_event(
+        minutes in 0i64..(60 * 24 * 365 * 30),
+        offset_minutes in (-18i64 * 60)..=(18 * 60),
+        seconds in 0u32..60,
+        code in prop::sample::select(vec!["EVKSP", "EVGMI", "EVZZZ", "evimc"]),
+    ) {
+        let base = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap().and_hms_opt(0, 0, seconds).unwrap();
+        let local = base + Duration::minutes(minutes);
+        let utc = local - Duration::minutes(offset_minutes);
+        let sign = if offset_minutes < 0 { '-' } else { '+' };
+        let (h, m) = (offset_minutes.abs() / 60, offset_minutes.abs() % 60);
+        let local_text = local.format("%Y-%m-%dT%H:%M:%S");
+        let spellings = [
+            format!("{local_text}{sign}{h:02}:{m:02}"),
+            format!("{local_text}{sign}{h:02}{m:02}"),
+            format!("{}Z", utc.format("%Y-%m-%dT%H:%M:%S")),
+        ];
+        let mut seen = Vec::new();
+        for time in &spellings {
+            let from_events = json!({"mailPieces": {"mailPieceId": "RM123456785GB",
+                "events": [{"eventCode": code, "eventDateTime": time}]}});
+            let from_summary = json!({"mailPieces": [{"mailPieceId": "RM123456785GB",
+                "summary": {"lastEventCode": code, "lastEventDateTime": time}}]});
+            for payload in [from_events, from_summary] {
+                let records = parse(&serde_json::to_vec(&payload).unwrap()).unwrap();
+                let [ParsedRecord::Event { event_id, event, .. }] = records.as_slice() else {
+                    return Err(TestCaseError::fail("one event expected"));
+                };
+                prop_assert_eq!(event.occurred_at.naive_utc(), utc);
+                seen.push(event_id.clone());
+            }
+        }
+        prop_assert!(seen.iter().all(|id| *id == seen[0]), "{:?} for {:?}", seen, spellings);
+    }
+}

@@ -1,0 +1,248 @@
+//! Properties: `parse` and `split` never panic, whatever the bytes (12,000 cases in all), and
+//! what they return on mutated fixtures stays coherent: events oldest first, splits that neither
+//! lose nor invent records, and one id for one scan whichever time fields carry it.
+
+use chrono::{Duration, NaiveDate};
+use gluey_carriers::usps::UspsV3;
+use gluey_carriers::{CarrierFormat, ParsedRecord};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use super::{fixture, parse, FIXTURES};
+
+fn check(payload: &[u8]) -> Result<(), TestCaseError> {
+    let parsed = parse(payload);
+    let split = UspsV3.split(payload);
+    if let Ok(records) = &parsed {
+        let times: Vec<_> = records
+            .iter()
+            .filter_map(|r| match r {
+                ParsedRecord::Event { event, .. } => Some(event.occurred_at),
+                ParsedRecord::Update { .. } => None,
+            })
+            .collect();
+        prop_assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "events not oldest first"
+        );
+        prop_assert!(records.iter().all(|r| !r.tracking_number().is_empty()));
+    }
+    if let Ok(splits) = &split {
+        prop_assert!(!splits.is_empty());
+        if let [one] = splits.as_slice() {
+            prop_assert_eq!(&one.payload, &payload.to_vec());
+        }
+        if let (Ok(whole), true) = (&parsed, splits.len() > 1) {
+            let mut from_splits = Vec::new();
+            for part in splits {
+                let records = parse(&part.payload);
+                prop_assert!(
+                    records.is_ok(),
+                    "a split of a parseable payload fails: {:?}",
+                    records
+                );
+                from_splits.extend(records.unwrap_or_default().iter().map(|r| format!("{r:?}")));
+            }
+            let mut whole: Vec<String> = whole.iter().map(|r| format!("{r:?}")).collect();
+            whole.sort();
+            from_splits.sort();
+            prop_assert_eq!(whole, from_splits);
+        }
+    }
+    Ok(())
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let text = prop_oneof![
+        prop::sample::select(vec![
+            "", " ", "01", "1", "08", "OF", "ZZ", "-05:00", "-7:00", "+5:30", "-0800", "PST",
+            "2024-11-22T13:58:00", "2024-11-22T21:58:40Z", "2024-11-22T21:58:40.041Z",
+            "2024-11-22", "8:00 PM", "8pm", "24:00", "US", "GB", "CA", "HI", "UNITED KINGDOM",
+            "2024-03-10T02:30:00", "2023-11-05T01:30:00", "+262143-12-31T23:59:59Z",
+            "-262143-01-01T00:00:00", "é",
+        ])
+        .prop_map(str::to_string),
+        "[0-9]{1,6}-[0-9]{1,2}-[0-9]{1,2}T[0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}(\\.[0-9]{0,9})?)?([+-][0-9:]{0,6}|Z)?",
+        "[+-][0-9]{1,2}(:[0-9]{0,3})?",
+        "\\PC{0,24}",
+    ];
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        text.prop_map(Value::String),
+        Just(json!({})),
+        Just(json!([])),
+        Just(json!({"trackingNumber": "9400", "error": {"code": "404"}})),
+        Just(json!({"eventCode": "01", "GMTTimestamp": "2024-11-22T21:58:40Z"})),
+        Just(
+            json!({"trackingNumber": "9401", "trackingEvents": [{"eventCode": "OF", "eventTimestamp": "2024-11-22T09:10:00"}]})
+        ),
+    ]
+}
+
+fn paths(value: &Value, prefix: &mut Vec<Value>, out: &mut Vec<Vec<Value>>) {
+    out.push(prefix.clone());
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                prefix.push(Value::String(key.clone()));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                prefix.push(Value::from(index));
+                paths(child, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn node_mut<'a>(mut value: &'a mut Value, path: &[Value]) -> Option<&'a mut Value> {
+    for step in path {
+        value = match step {
+            Value::String(key) => value.get_mut(key.as_str())?,
+            other => value.get_mut(usize::try_from(other.as_u64()?).ok()?)?,
+        };
+    }
+    Some(value)
+}
+
+/// Replaces, removes or duplicates the `pick`-th node of the tree.
+fn mutate(root: &mut Value, pick: usize, op: u8, replacement: Value) {
+    let mut all = Vec::new();
+    paths(root, &mut Vec::new(), &mut all);
+    let path = &all[pick % all.len()];
+    let Some((last, parent_path)) = path.split_last() else {
+        *root = replacement;
+        return;
+    };
+    let Some(parent) = node_mut(root, parent_path) else {
+        return;
+    };
+    match (op % 3, parent, last) {
+        (0, parent, _) => {
+            if let Some(node) = node_mut(parent, std::slice::from_ref(last)) {
+                *node = replacement;
+            }
+        }
+        (1, Value::Object(map), Value::String(key)) => {
+            map.remove(key);
+        }
+        (1, Value::Array(items), index) => {
+            if let Some(index) = index.as_u64().and_then(|i| usize::try_from(i).ok()) {
+                if index < items.len() {
+                    items.remove(index);
+                }
+            }
+        }
+        (_, Value::Array(items), index) => {
+            if let Some(copy) = index.as_u64().and_then(|i| items.get(i as usize)).cloned() {
+                items.push(copy);
+            }
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        check(&bytes)?;
+    }
+
+    #[test]
+    fn mutated_fixture_json_never_panics(
+        which in 0..FIXTURES.len(),
+        edits in prop::collection::vec((any::<usize>(), any::<u8>(), json_value()), 1..5),
+    ) {
+        let mut root: Value = serde_json::from_slice(&fixture(FIXTURES[which])).unwrap();
+        for (pick, op, replacement) in edits {
+            mutate(&mut root, pick, op, replacement);
+        }
+        check(&serde_json::to_vec(&root).unwrap())?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    #[test]
+    fn mutated_fixture_bytes_never_panic(
+        which in 0..FIXTURES.len(),
+        edits in prop::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..6),
+    ) {
+        let mut bytes = fixture(FIXTURES[which]);
+        for (at, kind, byte) in edits {
+            let at = at % (bytes.len() + 1);
+            match kind {
+                0 => bytes.insert(at, byte),
+                1 if at < bytes.len() => { bytes.remove(at); }
+                2 if at < bytes.len() => bytes[at] ^= byte | 1,
+                _ => bytes.truncate(at),
+            }
+        }
+        check(&bytes)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// Local time (seconds zeroed) with the state's zone, GMT with real seconds and an offset,
+    /// GMT with the local time only: one scan, one time to the minute, one id.
+    #[test]
+    fn local_and_gmt_spellings_give_one_event(
+        minutes in 0i64..(60 * 24 * 365 * 20),
+        seconds in 0i64..60,
+        state in prop::sample::select(vec![("NY", "America/New_York"), ("CA", "America/Los_Angeles"), ("AZ", "America/Phoenix"), ("HI", "Pacific/Honolulu"), ("IL", "America/Chicago")]),
+    ) {
+        use chrono::{Offset, TimeZone};
+        let (state, zone) = state;
+        let zone: chrono_tz::Tz = zone.parse().unwrap();
+        let utc = NaiveDate::from_ymd_opt(2005, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+            + Duration::minutes(minutes) + Duration::seconds(seconds);
+        let offset = zone.offset_from_utc_datetime(&utc).fix().local_minus_utc();
+        let local = utc + Duration::seconds(i64::from(offset));
+        let local_zeroed = local - Duration::seconds(seconds);
+        let sign = if offset < 0 { '-' } else { '+' };
+        let (h, m) = (offset.abs() / 3600, offset.abs() % 3600 / 60);
+        let local_text = local_zeroed.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let gmt_text = utc.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let spellings = [
+            json!({"eventTimestamp": local_text}),
+            json!({"eventTimestamp": local_text, "GMTTimestamp": gmt_text, "GMTOffset": format!("{sign}{h}:{m:02}")}),
+            json!({"eventTimestamp": local_text, "GMTTimestamp": gmt_text}),
+            json!({"GMTTimestamp": gmt_text}),
+        ];
+        let mut seen = Vec::new();
+        for time_fields in spellings {
+            let mut scan = json!({"eventCode": "07", "eventCity": "X", "eventState": state});
+            if let (Some(scan), Some(fields)) = (scan.as_object_mut(), time_fields.as_object()) {
+                scan.extend(fields.clone());
+            }
+            let payload = json!({"trackingNumber": "9400", "trackingEvents": [scan]});
+            let records = parse(&serde_json::to_vec(&payload).unwrap()).unwrap();
+            let [ParsedRecord::Event { event_id, event, .. }] = records.as_slice() else {
+                return Err(TestCaseError::fail("one event expected"));
+            };
+            // A local time in a DST overlap or gap is resolved by rule, not by knowledge: only
+            // unflagged times must agree.
+            if event.time_flags.is_empty() {
+                prop_assert_eq!(
+                    event.occurred_at.timestamp().div_euclid(60),
+                    utc.and_utc().timestamp().div_euclid(60)
+                );
+                seen.push(event_id.clone());
+            }
+        }
+        prop_assert!(seen.iter().all(|id| *id == seen[0]), "{:?}", seen);
+    }
+}
