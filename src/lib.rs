@@ -2,5 +2,6 @@
 //! `dev` and the end-to-end tests share (a FedEx carrier pushing signed events, a sample customer
 //! endpoint that verifies what it receives).
 
+pub mod bench;
 pub mod cli;
 pub mod dev;

@@ -113,18 +113,40 @@ pub async fn run_normalizer(
         let mut rewind: HashMap<i32, i64> = HashMap::new();
         let mut items = Vec::with_capacity(batch.len());
         let mut registrations_seen = false;
-        for message in &batch {
-            for partition in revocations.take() {
-                n.partitions.remove(&partition);
+        for partition in revocations.take() {
+            n.partitions.remove(&partition);
+        }
+        // Partitions seen for the first time are restored together, before any of their records.
+        let mut unrestored: Vec<i32> = batch
+            .iter()
+            .map(|m| m.partition())
+            .filter(|p| !n.partitions.contains_key(p))
+            .collect();
+        unrestored.sort_unstable();
+        unrestored.dedup();
+        if !unrestored.is_empty() {
+            let restores = futures::future::join_all(
+                unrestored
+                    .iter()
+                    .map(|p| restore_until_done(&n, *p, &shutdown, &health)),
+            )
+            .await;
+            for (partition, state) in unrestored.into_iter().zip(restores) {
+                let Some(state) = state else { break 'run };
+                n.partitions.insert(partition, state);
             }
+            registrations_seen = true; // parked records may be releasable now
+        }
+        for message in &batch {
             let partition = message.partition();
             if !n.partitions.contains_key(&partition) {
+                // Dropped by a failed release earlier in this batch: restore again.
                 let Some(state) = restore_until_done(&n, partition, &shutdown, &health).await
                 else {
                     break 'run;
                 };
                 n.partitions.insert(partition, state);
-                registrations_seen = true; // parked records may be releasable now
+                registrations_seen = true;
             }
             let topic = message.topic().to_string();
             if topic == shipments_topic {
@@ -197,7 +219,8 @@ pub async fn run_normalizer(
             if let Some(handled) = &item.handled {
                 n.count(&handled.outcome);
             }
-            if let Err(e) = consumer.store_offset(&item.topic, item.partition, item.offset + 1) {
+            // librdkafka stores `offset + 1` itself: pass the record's own offset.
+            if let Err(e) = consumer.store_offset(&item.topic, item.partition, item.offset) {
                 tracing::warn!(error = %e, partition = item.partition, offset = item.offset, "cannot store offset");
             }
         }

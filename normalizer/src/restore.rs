@@ -6,6 +6,7 @@
 //! before a rebalance, is therefore known and not published again: the output topic is the
 //! changelog.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,44 +59,50 @@ pub async fn restore_partition(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut state = PartitionState::default();
-        read_partition(&kafka, &topics.events(), partition, timeout, |message| {
-            match handle.block_on(codec.decode::<CanonicalRecord>(message.payload().unwrap_or_default())) {
-                Ok(record) => {
-                    state.book.observe(&record);
-                    state.events_read += 1;
+        let (events, shipments, parked) = (topics.events(), topics.shipments(), topics.parked());
+        // One consumer reads the partition of all three topics at once.
+        let high = read_partitions(&kafka, &[&events, &shipments, &parked], partition, timeout, |topic, message| {
+            if topic == events {
+                match handle.block_on(codec.decode::<CanonicalRecord>(message.payload().unwrap_or_default())) {
+                    Ok(record) => {
+                        state.book.observe(&record);
+                        state.events_read += 1;
+                    }
+                    Err(e) => {
+                        state.undecodable += 1;
+                        tracing::warn!(partition, offset = message.offset(), error = %e, "cannot decode own output during restore");
+                    }
                 }
-                Err(e) => {
-                    state.undecodable += 1;
-                    tracing::warn!(partition, offset = message.offset(), error = %e, "cannot decode own output during restore");
+            } else if topic == shipments {
+                let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else { return };
+                match message.payload() {
+                    None => state.registrations.apply(key, None),
+                    Some(bytes) => match handle.block_on(codec.decode::<Shipment>(bytes)) {
+                        Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                        Err(e) => tracing::warn!(partition, offset = message.offset(), error = %e, "undecodable registration skipped"),
+                    },
                 }
+            } else {
+                state.parked.observe(message);
             }
         })?;
-        state.shipments_restored_to = read_partition(&kafka, &topics.shipments(), partition, timeout, |message| {
-            let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else { return };
-            match message.payload() {
-                None => state.registrations.apply(key, None),
-                Some(bytes) => match handle.block_on(codec.decode::<Shipment>(bytes)) {
-                    Ok(shipment) => state.registrations.apply(key, Some(shipment)),
-                    Err(e) => tracing::warn!(partition, offset = message.offset(), error = %e, "undecodable registration skipped"),
-                },
-            }
-        })?;
-        read_partition(&kafka, &topics.parked(), partition, timeout, |message| state.parked.observe(message))?;
+        state.shipments_restored_to = high.get(shipments.as_str()).copied().unwrap_or(0);
         Ok(state)
     })
     .await
     .map_err(|e| RestoreError::Task(e.to_string()))?
 }
 
-/// Calls `each` for every record of `topic`/`partition` from the low to the high watermark (as
-/// it was when the read started); returns the high watermark.
-fn read_partition(
+/// Calls `each` for every record of partition `partition` of each of `topics`, from the low to
+/// the high watermark (as it was when the read started), interleaved across topics but in order
+/// within each; returns each topic's high watermark.
+fn read_partitions(
     kafka: &KafkaSettings,
-    topic: &str,
+    topics: &[&str],
     partition: i32,
     timeout: Duration,
-    mut each: impl FnMut(&BorrowedMessage<'_>),
-) -> Result<i64, RestoreError> {
+    mut each: impl FnMut(&str, &BorrowedMessage<'_>),
+) -> Result<HashMap<String, i64>, RestoreError> {
     let mut config = kafka.client_config();
     config
         .set("group.id", "gluey-normalizer-restore")
@@ -104,28 +111,36 @@ fn read_partition(
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
     let deadline = Instant::now() + timeout;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-    let exists = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .is_some_and(|t| t.partitions().iter().any(|p| p.id() == partition));
-    if !exists {
-        return Err(RestoreError::NoTopic(format!(
-            "{topic} partition {partition}"
-        )));
-    }
-    let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
-    if high <= low {
-        return Ok(high);
-    }
+    let mut high_watermarks = HashMap::new();
+    let mut remaining = HashMap::new();
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+        let exists = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == *topic)
+            .is_some_and(|t| t.partitions().iter().any(|p| p.id() == partition));
+        if !exists {
+            return Err(RestoreError::NoTopic(format!(
+                "{topic} partition {partition}"
+            )));
+        }
+        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        high_watermarks.insert(topic.to_string(), high);
+        if high > low {
+            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            remaining.insert(topic.to_string(), high - 1);
+        }
+    }
+    if remaining.is_empty() {
+        return Ok(high_watermarks);
+    }
     consumer.assign(&assignment)?;
-    loop {
+    while !remaining.is_empty() {
         if Instant::now() > deadline {
             return Err(RestoreError::Timeout {
-                topic: topic.to_string(),
+                topic: topics.join(", "),
                 timeout,
             });
         }
@@ -133,9 +148,14 @@ fn read_partition(
             continue;
         };
         let message = message?;
-        each(&message);
-        if message.offset() >= high - 1 {
-            return Ok(high);
+        let topic = message.topic().to_string();
+        each(&topic, &message);
+        if remaining
+            .get(&topic)
+            .is_some_and(|last| message.offset() >= *last)
+        {
+            remaining.remove(&topic);
         }
     }
+    Ok(high_watermarks)
 }

@@ -154,7 +154,7 @@ impl Normalizer {
         let mut by_shipment: BTreeMap<String, Vec<ParsedRecord>> = BTreeMap::new();
         for record in parsed {
             by_shipment
-                .entry(shipment_key(format.carrier(), record.tracking_number()))
+                .entry(shipment_key(&envelope.carrier, record.tracking_number()))
                 .or_default()
                 .push(record);
         }

@@ -166,6 +166,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Dispatch(DispatchCommand::Webhook(args)) => dispatch_webhook(args).await,
         Command::Dev(args) => crate::dev::run_dev(args).await,
         Command::Shipments(command) => super::shipments::run(command).await,
+        Command::Bench(super::BenchCommand::Normalize(args)) => crate::bench::run(args).await,
         Command::Deadletter(command) => super::deadletter::run(command).await,
         Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,
         Command::Topics(TopicsCommand::List(args)) => {

@@ -51,6 +51,9 @@ pub enum Command {
     /// Topic administration.
     #[command(subcommand)]
     Topics(TopicsCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// The shipment registry (tracking.shipments.v1).
     #[command(subcommand)]
     Shipments(shipments::ShipmentsCommand),
@@ -60,6 +63,12 @@ pub enum Command {
     /// Carrier formats: list them, or parse a payload as the normalizer would.
     #[command(subcommand)]
     Carriers(carriers::CarriersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The normalizer draining a realistic raw topic, against a plain passthrough.
+    Normalize(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
