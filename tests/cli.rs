@@ -221,3 +221,14 @@ fn topics_create_is_idempotent_on_a_real_cluster() {
         gluey_contract::TOPICS.len()
     );
 }
+
+#[test]
+fn the_example_config_file_validates() {
+    // The README points operators at it; it must load as written.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gluey.toml");
+    std::env::set_var("FEDEX_AIV_SECRET", "example-token");
+    std::env::set_var("ACME_WEBHOOK_SECRET", support::CUSTOMER_SECRET);
+    let file = gluey::cli::ConfigFile::load(&path).unwrap();
+    assert_eq!(file.customers.len(), 1);
+    assert!(file.carriers.fedex.is_some());
+}
