@@ -332,6 +332,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         retry_backoff: Duration::from_millis(200),
         park_window: Duration::from_secs(3600),
         park_sweep_interval: Duration::from_secs(60),
+        expire_after: Duration::from_secs(30 * 24 * 3600),
         max_batch: args.max_batch,
     };
     let registry = Registry::new();

@@ -253,11 +253,74 @@ async fn parked_records_are_dead_lettered_after_the_window() {
     // not release it (an operator replays the dead letter instead).
     normalizer.kill();
     p.register(std::slice::from_ref(&number)).await;
+    let restores = normalizer.log().matches("shipment state restored").count();
     normalizer.start().await;
-    normalizer.wait_for_log("shipment state restored", 2).await;
+    // The restarted instance restores all three partitions before it looks at parked records.
+    normalizer
+        .wait_for_log("shipment state restored", restores + 3)
+        .await;
     assert_eq!(
         topics::count(p.broker.bootstrap(), &p.topics().deadletter()),
         1
     );
     assert_eq!(topics::count(p.broker.bootstrap(), &p.topics().events()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_shipments_expire_once_and_a_new_scan_revives_them() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("expiry", &customer);
+    let number = "794900000042".to_string();
+    p.register(std::slice::from_ref(&number)).await;
+    let mut ingest = p.ingest();
+    // Compressed time: "no news for 30 days" becomes one second.
+    let mut normalizer = p
+        .normalizer()
+        .arg("--expire-after", "1s")
+        .arg("--park-sweep-interval", "100ms");
+    ingest.start().await;
+    normalizer.start().await;
+    let events = p.topics().events();
+    push_steps(&p, std::slice::from_ref(&number), 0..1).await;
+    let first = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &events, 2).await,
+    )
+    .await;
+    let expired = &first[1];
+    assert_eq!(
+        expired.update.as_ref().map(|u| u.update_type),
+        Some(gluey_contract::UpdateType::Expired)
+    );
+    assert_eq!(expired.shipment.status, gluey_contract::Status::Expired);
+    assert_eq!(expired.sequence, 2);
+    // A restart does not expire it again; a new scan revives it.
+    normalizer.kill();
+    let restores = normalizer.log().matches("shipment state restored").count();
+    normalizer.start().await;
+    normalizer
+        .wait_for_log("shipment state restored", restores + 3)
+        .await;
+    push_steps(&p, std::slice::from_ref(&number), 1..2).await;
+    let all = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &events, 3).await,
+    )
+    .await;
+    let revived = all
+        .iter()
+        .find(|r| r.event.as_ref().is_some_and(|e| e.carrier_code == "AR"))
+        .unwrap();
+    assert_eq!(revived.shipment.status, gluey_contract::Status::InTransit);
+    assert_eq!(revived.sequence, 3);
+    let expiries = all
+        .iter()
+        .filter(|r| {
+            r.update
+                .as_ref()
+                .is_some_and(|u| u.update_type == gluey_contract::UpdateType::Expired)
+        })
+        .count();
+    assert!(
+        expiries <= 2,
+        "at most once per quiet period (the revived shipment may expire again later)"
+    );
 }

@@ -14,8 +14,11 @@ pub struct NormalizerConfig {
     pub retry_backoff: Duration,
     /// How long a record may wait for its shipment to register before it is dead-lettered.
     pub park_window: Duration,
-    /// How often parked records are checked against the window.
+    /// How often parked records and quiet shipments are checked.
     pub park_sweep_interval: Duration,
+    /// A shipment with no new scan for this long, and not delivered or returned, is published as
+    /// expired.
+    pub expire_after: Duration,
     /// Records handled before waiting for their acknowledgements together.
     pub max_batch: usize,
 }

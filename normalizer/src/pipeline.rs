@@ -85,9 +85,17 @@ pub async fn run_normalizer(
         health.beat();
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = heartbeat.tick() => continue,
+            _ = heartbeat.tick() => {
+                // Partitions owned but quiet are restored too, so their parked records and quiet
+                // shipments are looked after without waiting for a new record.
+                if restore_assigned(&mut n, &revocations, &shutdown, &health).await.is_none() {
+                    break;
+                }
+                continue;
+            }
             _ = sweep.tick() => {
                 expire_parked(&mut n).await;
+                expire_shipments(&mut n).await;
                 continue;
             }
             m = consumer.recv() => m,
@@ -420,4 +428,112 @@ async fn expire_parked(n: &mut Normalizer) {
             }
         }
     }
+}
+
+/// Publishes `shipment.expired` for shipments quiet for longer than `expire_after`.
+async fn expire_shipments(n: &mut Normalizer) {
+    let now = Utc::now();
+    let window = chrono::Duration::from_std(n.config.expire_after).unwrap_or(chrono::Duration::MAX);
+    let events_topic = n.config.topics.events();
+    let mut due = Vec::new();
+    for (partition, state) in &n.partitions {
+        for (key, entry) in state.book.entries() {
+            let Some(registered) = state.registrations.get(key) else {
+                continue;
+            };
+            let owner = crate::transform::Owner {
+                shipment_key: key.clone(),
+                customer_id: registered.customer_id.clone(),
+                shipment_id: registered.shipment_id.clone(),
+            };
+            let tracking_number = key.split_once(':').map(|(_, n)| n).unwrap_or(key);
+            if let Some(record) = crate::transform::plan_expiry(
+                entry,
+                &owner,
+                &registered.carrier,
+                tracking_number,
+                &events_topic,
+                now,
+                window,
+            ) {
+                due.push((*partition, record));
+            }
+        }
+    }
+    for (partition, record) in due {
+        let result = async {
+            let bytes = n
+                .codec
+                .encode(&events_topic, &record)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ack = n
+                .producer
+                .enqueue(
+                    &events_topic,
+                    Some(record.shipment_key.as_bytes()),
+                    &bytes,
+                    gluey_kafka::headers::with_traceparent(&record.trace_id),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            all_acked(vec![ack]).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(shipment_key = record.shipment_key, "shipment expired");
+                n.metrics
+                    .published
+                    .with_label_values(&[&record.carrier, "shipment_update"])
+                    .inc();
+                if let Some(state) = n.partitions.get_mut(&partition) {
+                    state.book.observe(&record);
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(partition, %reason, "expiry not acknowledged; the partition's state will be rebuilt");
+                n.partitions.remove(&partition);
+            }
+        }
+    }
+}
+
+/// Restores every assigned partition that has no state yet, and releases what registered.
+async fn restore_assigned(
+    n: &mut Normalizer,
+    revocations: &crate::rebalance::Revocations,
+    shutdown: &CancellationToken,
+    health: &Health,
+) -> Option<()> {
+    for partition in revocations.take() {
+        n.partitions.remove(&partition);
+    }
+    let missing: Vec<i32> = revocations
+        .assigned()
+        .into_iter()
+        .filter(|p| !n.partitions.contains_key(p))
+        .collect();
+    if missing.is_empty() {
+        return Some(());
+    }
+    let restores = futures::future::join_all(
+        missing
+            .iter()
+            .map(|p| restore_until_done(n, *p, shutdown, health)),
+    )
+    .await;
+    for (partition, state) in missing.into_iter().zip(restores) {
+        n.partitions.insert(partition, state?);
+    }
+    for (partition, pending, outcome) in release_registered(n).await {
+        match all_acked(pending).await {
+            Ok(()) => n.count(&outcome),
+            Err(reason) => {
+                tracing::warn!(partition, %reason, "release not acknowledged; the partition's state will be rebuilt");
+                n.partitions.remove(&partition);
+            }
+        }
+    }
+    Some(())
 }

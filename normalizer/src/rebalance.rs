@@ -2,15 +2,17 @@
 //! pipeline drops the shipment state of partitions it lost (and restores it afresh if it gets
 //! them back), and commits stored offsets before a partition goes to another instance.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::ClientContext;
 
-/// Partitions revoked since the pipeline last looked.
+/// Partitions revoked since the pipeline last looked, and the partitions currently assigned.
 #[derive(Debug, Clone, Default)]
 pub struct Revocations {
     revoked: Arc<Mutex<Vec<i32>>>,
+    assigned: Arc<Mutex<BTreeSet<i32>>>,
 }
 
 impl Revocations {
@@ -19,6 +21,11 @@ impl Revocations {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default()
+    }
+
+    /// Partitions this instance owns now.
+    pub fn assigned(&self) -> BTreeSet<i32> {
+        self.assigned.lock().map(|a| a.clone()).unwrap_or_default()
     }
 }
 
@@ -44,6 +51,11 @@ impl ConsumerContext for PartitionOwnership {
                     .map(|e| e.partition())
                     .collect();
                 tracing::info!(partitions = ?lost, "partitions revoked");
+                if let Ok(mut assigned) = self.revocations.assigned.lock() {
+                    for p in &lost {
+                        assigned.remove(p);
+                    }
+                }
                 if let Ok(mut revoked) = self.revocations.revoked.lock() {
                     revoked.extend(lost);
                 }
@@ -55,6 +67,9 @@ impl ConsumerContext for PartitionOwnership {
                     .map(|e| e.partition())
                     .collect();
                 tracing::info!(partitions = ?got, "partitions assigned");
+                if let Ok(mut assigned) = self.revocations.assigned.lock() {
+                    assigned.extend(got);
+                }
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }

@@ -29,6 +29,8 @@ pub struct ShipmentEntry {
     pub terminal: bool,
     /// Carrier time of the latest event that set the status.
     pub latest_event_at: Option<DateTime<Utc>>,
+    /// When the latest tracking event was published (for expiry: no news for a while).
+    pub last_activity: Option<DateTime<Utc>>,
     pub seen: HashMap<String, Seen>,
 }
 
@@ -40,6 +42,7 @@ impl Default for ShipmentEntry {
             eta: None,
             terminal: false,
             latest_event_at: None,
+            last_activity: None,
             seen: HashMap::new(),
         }
     }
@@ -85,6 +88,11 @@ impl ShipmentBook {
         self.entries.is_empty()
     }
 
+    /// Every shipment of the book.
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &ShipmentEntry)> {
+        self.entries.iter()
+    }
+
     /// Applies an acknowledged output record.
     pub fn observe(&mut self, record: &CanonicalRecord) {
         let entry = self.entries.entry(record.shipment_key.clone()).or_default();
@@ -106,6 +114,9 @@ pub fn observe_into(entry: &mut ShipmentEntry, record: &CanonicalRecord) {
         entry.status = record.shipment.status;
         entry.eta = record.shipment.eta;
         entry.terminal = record.shipment.terminal;
+    }
+    if record.event.is_some() && entry.last_activity.is_none_or(|t| record.published_at > t) {
+        entry.last_activity = Some(record.published_at);
     }
     if let Some(event) = &record.event {
         let sets_status = event.status != Status::Unknown

@@ -198,3 +198,62 @@ fn plan_update(
         _ => None,
     }
 }
+
+/// A shipment that has been quiet for `window` and is not delivered or returned is published as
+/// expired (once; the next scan revives it). Derived, so it points at no raw record: its
+/// `raw_ref` names the events topic with offset -1.
+pub fn plan_expiry(
+    entry: &ShipmentEntry,
+    owner: &Owner,
+    carrier: &str,
+    tracking_number: &str,
+    events_topic: &str,
+    now: DateTime<Utc>,
+    window: chrono::Duration,
+) -> Option<CanonicalRecord> {
+    use gluey_contract::UpdateType;
+    let last = entry.last_activity?;
+    if entry.terminal || entry.status == Status::Expired || now - last < window {
+        return None;
+    }
+    let id = format!(
+        "up_{}",
+        hash_json(&(
+            owner.shipment_key.as_str(),
+            "expired",
+            last.timestamp_micros()
+        ))
+    );
+    let revision = entry.seen.get(&id).map(|s| s.revision + 1).unwrap_or(1);
+    let summary = ShipmentSummary {
+        status: Status::Expired,
+        eta: entry.eta,
+        sequence: entry.last_sequence + 1,
+        terminal: false,
+    };
+    let mut record = blank(id, RecordType::ShipmentUpdate, revision, summary);
+    record.update = Some(ShipmentUpdate {
+        update_type: UpdateType::Expired,
+        occurred_at: now,
+        previous_eta: None,
+        new_eta: None,
+        previous_tracking_number: None,
+        new_tracking_number: None,
+    });
+    record.sequence = entry.last_sequence + 1;
+    record.shipment_key = owner.shipment_key.clone();
+    record.customer_id = Some(owner.customer_id.clone());
+    record.shipment_id = owner.shipment_id.clone();
+    record.carrier = carrier.to_string();
+    record.tracking_number = tracking_number.to_string();
+    record.received_at = now;
+    record.published_at = now;
+    record.raw_ref = RawReference {
+        envelope_id: String::new(),
+        topic: events_topic.to_string(),
+        partition: -1,
+        offset: -1,
+    };
+    record.trace_id = gluey_ops::trace::new_traceparent();
+    Some(record)
+}

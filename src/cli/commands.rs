@@ -74,9 +74,12 @@ pub struct NormalizeArgs {
     /// How long a record waits for its shipment to register before it is dead-lettered.
     #[arg(long, env = "GLUEY_NORMALIZER_PARK_WINDOW", default_value = "7d", value_parser = parse_duration)]
     pub park_window: Duration,
-    /// How often parked records are checked against the window.
-    #[arg(long, env = "GLUEY_NORMALIZER_PARK_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    /// How often parked records and quiet shipments are checked.
+    #[arg(long, alias = "sweep-interval", env = "GLUEY_NORMALIZER_PARK_SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     pub park_sweep_interval: Duration,
+    /// A shipment with no new scan for this long, not delivered or returned, is published as expired.
+    #[arg(long, env = "GLUEY_NORMALIZER_EXPIRE_AFTER", default_value = "30d", value_parser = parse_duration)]
+    pub expire_after: Duration,
     /// Records handled before their acknowledgements are awaited together.
     #[arg(long, env = "GLUEY_NORMALIZER_MAX_BATCH", default_value_t = 500)]
     pub max_batch: usize,
@@ -316,6 +319,7 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
             retry_backoff: args.retry_backoff,
             park_window: args.park_window,
             park_sweep_interval: args.park_sweep_interval,
+            expire_after: args.expire_after,
             max_batch: args.max_batch,
         };
         gluey_normalizer::run_normalizer(
