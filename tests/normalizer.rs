@@ -324,3 +324,68 @@ async fn quiet_shipments_expire_once_and_a_new_scan_revives_them() {
         "at most once per quiet period (the revived shipment may expire again later)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_under_an_alias_land_on_the_original_shipment() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("alias", &customer);
+    // The carrier relabels the parcel at a hub: the second number is an alias of the first.
+    let numbers: Vec<String> = (0..6).map(|i| format!("79491000000{i}")).collect();
+    for pair in numbers.chunks(2) {
+        p.register_with_aliases(pair).await;
+    }
+    let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
+    ingest.start().await;
+    normalizer.start().await;
+    for pair in numbers.chunks(2) {
+        // Picked up under the original number, then scanned under the new one.
+        push_steps(&p, std::slice::from_ref(&pair[0]), 0..1).await;
+        let relabelled = aiv_payload(
+            &pair[1],
+            &[scan(
+                "AR",
+                "Arrived at FedEx location",
+                None,
+                "2024-04-25T10:00:00-07:00",
+            )],
+            None,
+            None,
+        );
+        assert_eq!(
+            p.push(&relabelled, &sign(support::FEDEX_SECRET, &relabelled))
+                .await
+                .status(),
+            200
+        );
+    }
+    let records = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), 6).await,
+    )
+    .await;
+    assert_eq!(records.len(), 6);
+    for pair in numbers.chunks(2) {
+        let owner = format!("fedex:{}", pair[0]);
+        let mine: Vec<&CanonicalRecord> =
+            records.iter().filter(|r| r.shipment_key == owner).collect();
+        assert_eq!(mine.len(), 2, "both scans on the original shipment {owner}");
+        let mut sequences: Vec<i64> = mine.iter().map(|r| r.sequence).collect();
+        sequences.sort_unstable();
+        assert_eq!(sequences, [1, 2], "one sequence for the shipment");
+        let relabelled = mine
+            .iter()
+            .find(|r| r.tracking_number == pair[1])
+            .expect("the scan keeps the number the carrier used");
+        assert_eq!(relabelled.customer_id.as_deref(), Some("acme"));
+        assert_eq!(
+            relabelled.raw_ref.topic,
+            p.topics().raw(),
+            "and points at the raw record it came from"
+        );
+    }
+    assert!(
+        records.iter().all(|r| numbers
+            .chunks(2)
+            .any(|pair| r.shipment_key == format!("fedex:{}", pair[0]))),
+        "nothing under an alias key"
+    );
+}

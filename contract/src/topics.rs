@@ -91,8 +91,25 @@ pub const PARKED: TopicSpec = TopicSpec {
     value: "the raw record's value, byte for byte (headers: gluey-parked-from, gluey-parked-at); markers: empty value with gluey-resolves / gluey-resolution",
 };
 
+pub const REPARTITION: TopicSpec = TopicSpec {
+    name: "normalizer.repartition.v1",
+    co_partitioned: true,
+    cleanup: CleanupPolicy::Delete,
+    retention: Some(Duration::from_secs(7 * 24 * 3600)),
+    key: "the owner's shipment key",
+    value: "the raw record's value, byte for byte (headers: gluey-forwarded-from, gluey-owner)",
+};
+
 /// Every topic, in the order the catalogue lists them.
-pub const TOPICS: &[TopicSpec] = &[RAW, EVENTS, SHIPMENTS, STATE, DEADLETTER, PARKED];
+pub const TOPICS: &[TopicSpec] = &[
+    RAW,
+    EVENTS,
+    SHIPMENTS,
+    STATE,
+    DEADLETTER,
+    PARKED,
+    REPARTITION,
+];
 
 /// Partitions of the topics that are not co-partitioned.
 pub const SIDE_TOPIC_PARTITIONS: i32 = 3;
@@ -154,5 +171,9 @@ impl TopicNames {
 
     pub fn parked(&self) -> String {
         self.name(&PARKED)
+    }
+
+    pub fn repartition(&self) -> String {
+        self.name(&REPARTITION)
     }
 }

@@ -15,15 +15,23 @@ pub const PARKED_FROM: &str = "gluey-parked-from";
 pub const PARKED_AT: &str = "gluey-parked-at";
 pub const RESOLVES: &str = "gluey-resolves";
 pub const RESOLUTION: &str = "gluey-resolution";
+/// Headers on records forwarded from an alias's partition to the owner's.
+pub const FORWARDED_FROM: &str = "gluey-forwarded-from";
+pub const OWNER: &str = "gluey-owner";
 
 /// A raw record, owned: as consumed, or as it waited in the parked topic.
 #[derive(Debug, Clone)]
 pub struct RawRecord {
+    /// Where the raw record is on the raw topic (what outputs refer to).
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Vec<u8>,
+    /// The partition whose state applies (the owner's, for a forwarded record).
+    pub state_partition: i32,
+    /// Set on records forwarded from an alias: the owner's shipment key.
+    pub owner: Option<String>,
 }
 
 impl RawRecord {
@@ -34,7 +42,23 @@ impl RawRecord {
             offset: message.offset(),
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().unwrap_or_default().to_vec(),
+            state_partition: message.partition(),
+            owner: None,
         }
+    }
+
+    /// A record forwarded to the owner's partition: it still refers to the original raw record.
+    pub fn from_forwarded(message: &BorrowedMessage<'_>) -> Option<RawRecord> {
+        let from = header(message, FORWARDED_FROM)?;
+        let owner = header(message, OWNER)?.to_string();
+        let mut raw = RawRecord::from_reference(
+            from,
+            message.key().map(<[u8]>::to_vec),
+            message.payload().unwrap_or_default().to_vec(),
+        )?;
+        raw.state_partition = message.partition();
+        raw.owner = Some(owner);
+        Some(raw)
     }
 
     /// `topic/partition/offset`, as the parked-from header carries it.
@@ -57,6 +81,8 @@ impl RawRecord {
             offset,
             key,
             payload,
+            state_partition: partition,
+            owner: None,
         })
     }
 }

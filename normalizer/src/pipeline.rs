@@ -7,7 +7,7 @@
 //! twice. Anything about a record itself that fails goes to the dead-letter topic, on the first
 //! attempt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +68,8 @@ pub async fn run_normalizer(
     // Raw records and registrations of the same partitions (co-partitioned; the range assignor
     // gives one member the same partition numbers of both topics).
     let (raw_topic, shipments_topic) = (config.topics.raw(), config.topics.shipments());
-    consumer.subscribe(&[&raw_topic, &shipments_topic])?;
+    let repartition_topic = config.topics.repartition();
+    consumer.subscribe(&[&raw_topic, &shipments_topic, &repartition_topic])?;
     health.set_ready(true, "consuming");
     let max_batch = config.max_batch.max(1);
     let mut n = Normalizer {
@@ -117,8 +118,9 @@ pub async fn run_normalizer(
                 None => break,
             }
         }
-        // Partition → the first input offset that must be processed again.
-        let mut rewind: HashMap<i32, i64> = HashMap::new();
+        // Partitions whose outputs were not all accepted: their state is dropped and their
+        // input (raw and repartition records of this batch) read again.
+        let mut failed: HashSet<i32> = HashSet::new();
         let mut items = Vec::with_capacity(batch.len());
         let mut registrations_seen = false;
         for partition in revocations.take() {
@@ -168,10 +170,22 @@ pub async fn run_normalizer(
                 });
                 continue;
             }
-            if rewind.contains_key(&partition) {
-                continue; // processed again after the rewind
+            if failed.contains(&partition) {
+                continue; // read again after the rewind
             }
-            match n.handle(&RawRecord::from_message(message), false).await {
+            let result = if topic == repartition_topic {
+                match RawRecord::from_forwarded(message) {
+                    Some(raw) => n.handle(&raw, false).await,
+                    None => {
+                        let poison = Poison { stage: "decode", reason: "forwarded record without its gluey-forwarded-from / gluey-owner headers".into() };
+                        n.dead_letter(&RawRecord::from_message(message), None, poison)
+                            .await
+                    }
+                }
+            } else {
+                n.handle(&RawRecord::from_message(message), false).await
+            };
+            match result {
                 Ok(handled) => items.push(Item {
                     topic,
                     partition,
@@ -180,7 +194,7 @@ pub async fn run_normalizer(
                 }),
                 Err(Transient(reason)) => {
                     tracing::warn!(partition, offset = message.offset(), %reason, "output not accepted; the partition will be rewound");
-                    rewind.insert(partition, message.offset());
+                    failed.insert(partition);
                 }
             }
         }
@@ -194,15 +208,12 @@ pub async fn run_normalizer(
             let Some(handled) = item.handled.as_mut() else {
                 continue;
             };
-            if rewind
-                .get(&item.partition)
-                .is_some_and(|from| item.offset >= *from)
-            {
+            if failed.contains(&item.partition) {
                 continue;
             }
             if let Err(reason) = all_acked(std::mem::take(&mut handled.pending)).await {
                 tracing::warn!(partition = item.partition, offset = item.offset, %reason, "output not acknowledged; the partition will be rewound");
-                rewind.insert(item.partition, item.offset);
+                failed.insert(item.partition);
             }
         }
         for (partition, pending, outcome) in released {
@@ -217,11 +228,7 @@ pub async fn run_normalizer(
         }
         // Commit what is done; rewind what is not.
         for item in &items {
-            if item.topic == raw_topic
-                && rewind
-                    .get(&item.partition)
-                    .is_some_and(|from| item.offset >= *from)
-            {
+            if item.handled.is_some() && failed.contains(&item.partition) {
                 continue;
             }
             if let Some(handled) = &item.handled {
@@ -232,18 +239,28 @@ pub async fn run_normalizer(
                 tracing::warn!(error = %e, partition = item.partition, offset = item.offset, "cannot store offset");
             }
         }
-        for (partition, from) in &rewind {
+        for partition in &failed {
             n.partitions.remove(partition);
-            if let Err(e) = consumer.seek(
-                &raw_topic,
-                *partition,
-                Offset::Offset(*from),
-                Duration::from_secs(10),
-            ) {
-                tracing::warn!(error = %e, partition, "cannot rewind; the partition's records come again after a restart");
+            for topic in [&raw_topic, &repartition_topic] {
+                let Some(from) = batch
+                    .iter()
+                    .filter(|m| m.topic() == topic.as_str() && m.partition() == *partition)
+                    .map(|m| m.offset())
+                    .min()
+                else {
+                    continue;
+                };
+                if let Err(e) = consumer.seek(
+                    topic,
+                    *partition,
+                    Offset::Offset(from),
+                    Duration::from_secs(10),
+                ) {
+                    tracing::warn!(error = %e, topic, partition, "cannot rewind; the partition's records come again after a restart");
+                }
             }
         }
-        if !rewind.is_empty()
+        if !failed.is_empty()
             && pause(&n, "outputs not acknowledged", &shutdown, &health)
                 .await
                 .is_none()

@@ -20,7 +20,9 @@ use rdkafka::Message;
 
 use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
-use crate::parking::{Parked, RawRecord, PARKED_AT, PARKED_FROM, RESOLUTION, RESOLVES};
+use crate::parking::{
+    Parked, RawRecord, FORWARDED_FROM, OWNER, PARKED_AT, PARKED_FROM, RESOLUTION, RESOLVES,
+};
 use crate::restore::PartitionState;
 use crate::transform::{plan, Owner, Source};
 
@@ -48,6 +50,10 @@ pub enum Outcome {
         carrier: String,
         stage: &'static str,
     },
+    /// Sent on to the owner's partition (it arrived under an alias).
+    Forwarded {
+        carrier: String,
+    },
     /// Waiting for its shipment to register (`normalizer.parked.v1`).
     Parked {
         carrier: String,
@@ -59,6 +65,8 @@ enum Transformed {
     Publish(Vec<CanonicalRecord>, usize),
     /// Its shipment is not registered (yet).
     Unregistered(String),
+    /// It arrived under an alias: the owner's key, whose partition holds the state.
+    Forward(String),
 }
 
 /// One record's outcome and the acknowledgements it waits for.
@@ -98,10 +106,12 @@ impl Normalizer {
             partition: raw.partition,
             offset: raw.offset,
         };
-        match self.transform(&envelope, &raw_ref) {
+        match self.transform(&envelope, &raw_ref, raw) {
             Ok(Transformed::Publish(outputs, duplicates)) => {
-                self.publish(outputs, duplicates, &envelope).await
+                self.publish(outputs, duplicates, &envelope, raw.state_partition)
+                    .await
             }
+            Ok(Transformed::Forward(owner)) => self.forward(raw, &owner, &envelope).await,
             // A released record whose shipment was deregistered meanwhile stays parked.
             Ok(Transformed::Unregistered(_)) if parked => Ok(Handled {
                 outcome: Outcome::Parked {
@@ -118,6 +128,7 @@ impl Normalizer {
         &self,
         envelope: &RawEnvelope,
         raw_ref: &RawReference,
+        raw: &RawRecord,
     ) -> Result<Transformed, Poison> {
         let format = gluey_carriers::format(&envelope.format).ok_or_else(|| Poison {
             stage: "parse",
@@ -153,13 +164,24 @@ impl Normalizer {
         }
         let mut by_shipment: BTreeMap<String, Vec<ParsedRecord>> = BTreeMap::new();
         for record in parsed {
-            by_shipment
-                .entry(shipment_key(&envelope.carrier, record.tracking_number()))
-                .or_default()
-                .push(record);
+            // A forwarded record belongs to its owner, whatever number the carrier used.
+            let key = match &raw.owner {
+                Some(owner) => owner.clone(),
+                None => shipment_key(&envelope.carrier, record.tracking_number()),
+            };
+            by_shipment.entry(key).or_default().push(record);
         }
         let empty = PartitionState::default();
-        let state = self.partitions.get(&raw_ref.partition).unwrap_or(&empty);
+        let state = self.partitions.get(&raw.state_partition).unwrap_or(&empty);
+        // Records under an alias go to the owner's partition, where its state lives.
+        if raw.owner.is_none() {
+            if let Some(owner) = by_shipment
+                .keys()
+                .find_map(|k| state.registrations.get(k).and_then(|r| r.alias_of.clone()))
+            {
+                return Ok(Transformed::Forward(owner));
+            }
+        }
         // Raw records are split per shipment, so there is normally one key; if any is not
         // registered the whole record waits (what was published is deduplicated on release).
         if let Some(unregistered) = by_shipment
@@ -176,8 +198,6 @@ impl Normalizer {
                 continue;
             };
             let owner = Owner {
-                // Records under an alias keep the alias's key until forwarding to the owner's
-                // partition exists; the customer is the owner's.
                 shipment_key: key,
                 customer_id: registered.customer_id.clone(),
                 shipment_id: registered.shipment_id.clone(),
@@ -203,6 +223,7 @@ impl Normalizer {
         outputs: Vec<CanonicalRecord>,
         duplicates: usize,
         envelope: &RawEnvelope,
+        state_partition: i32,
     ) -> Result<Handled, Transient> {
         let carrier = envelope.carrier.clone();
         if outputs.is_empty() {
@@ -234,7 +255,7 @@ impl Normalizer {
             // Seen from now on: the next record of this shipment builds on it. If the ack fails,
             // the batch loop drops this state and rebuilds it from the output topic.
             self.partitions
-                .entry(record.raw_ref.partition)
+                .entry(state_partition)
                 .or_default()
                 .book
                 .observe(record);
@@ -251,6 +272,51 @@ impl Normalizer {
         Ok(Handled {
             outcome: Outcome::Published { carrier },
             pending,
+        })
+    }
+
+    /// Sends `raw` on to the owner's partition through the repartition topic.
+    async fn forward(
+        &mut self,
+        raw: &RawRecord,
+        owner: &str,
+        envelope: &RawEnvelope,
+    ) -> Result<Handled, Transient> {
+        let reference = raw.reference();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: FORWARDED_FROM,
+                value: Some(&reference),
+            })
+            .insert(Header {
+                key: OWNER,
+                value: Some(owner),
+            })
+            .insert(Header {
+                key: gluey_kafka::headers::TRACEPARENT,
+                value: Some(&envelope.trace_id),
+            });
+        let ack = self
+            .producer
+            .enqueue(
+                &self.config.topics.repartition(),
+                Some(owner.as_bytes()),
+                &raw.payload,
+                headers,
+            )
+            .await
+            .map_err(|e| Transient(e.to_string()))?;
+        tracing::debug!(
+            owner,
+            partition = raw.partition,
+            offset = raw.offset,
+            "forwarded to the owner's partition"
+        );
+        Ok(Handled {
+            outcome: Outcome::Forwarded {
+                carrier: envelope.carrier.clone(),
+            },
+            pending: vec![ack],
         })
     }
 
@@ -298,7 +364,7 @@ impl Normalizer {
             "parked until the shipment registers"
         );
         self.partitions
-            .entry(raw.partition)
+            .entry(raw.state_partition)
             .or_default()
             .parked
             .add(
@@ -436,6 +502,7 @@ impl Normalizer {
             Outcome::Published { carrier } => (carrier, "published"),
             Outcome::Duplicate { carrier } => (carrier, "duplicate"),
             Outcome::Parked { carrier } => (carrier, "parked"),
+            Outcome::Forwarded { carrier } => (carrier, "forwarded"),
             Outcome::DeadLettered { carrier, stage } => {
                 self.metrics
                     .deadletters

@@ -69,6 +69,21 @@ impl Pipeline {
         }
     }
 
+    /// Registers one FedEx shipment under several tracking numbers: the first owns it, the
+    /// others are aliases.
+    pub async fn register_with_aliases(&self, numbers: &[String]) {
+        let codec = std::sync::Arc::new(gluey_contract::Codec::without_registry().unwrap());
+        let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
+        let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &self.topics()).unwrap();
+        let registration = gluey_kafka::Registration {
+            customer_id: "acme".into(),
+            carrier: "fedex".into(),
+            tracking_numbers: numbers.to_vec(),
+            ..gluey_kafka::Registration::default()
+        };
+        registry.register(&registration).await.unwrap();
+    }
+
     pub fn topics(&self) -> TopicNames {
         TopicNames::new(self.prefix.clone())
     }
