@@ -358,10 +358,31 @@ async fn events_under_an_alias_land_on_the_original_shipment() {
             200
         );
     }
-    let records = topics::decode_all::<CanonicalRecord>(
-        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), 6).await,
+    let all = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), 9).await,
     )
     .await;
+    assert_eq!(
+        all.len(),
+        9,
+        "six scans and one tracking_number_changed per shipment"
+    );
+    for pair in numbers.chunks(2) {
+        let changes: Vec<_> = all
+            .iter()
+            .filter(|r| r.shipment_key == format!("fedex:{}", pair[0]))
+            .filter_map(|r| r.update.as_ref())
+            .filter(|u| u.update_type == gluey_contract::UpdateType::TrackingNumberChanged)
+            .collect();
+        assert_eq!(changes.len(), 1);
+        let mut change = [
+            changes[0].previous_tracking_number.clone().unwrap(),
+            changes[0].new_tracking_number.clone().unwrap(),
+        ];
+        change.sort();
+        assert_eq!(change, [pair[0].clone(), pair[1].clone()]);
+    }
+    let records: Vec<CanonicalRecord> = all.into_iter().filter(|r| r.event.is_some()).collect();
     assert_eq!(records.len(), 6);
     for pair in numbers.chunks(2) {
         let owner = format!("fedex:{}", pair[0]);
@@ -370,7 +391,11 @@ async fn events_under_an_alias_land_on_the_original_shipment() {
         assert_eq!(mine.len(), 2, "both scans on the original shipment {owner}");
         let mut sequences: Vec<i64> = mine.iter().map(|r| r.sequence).collect();
         sequences.sort_unstable();
-        assert_eq!(sequences, [1, 2], "one sequence for the shipment");
+        assert_eq!(
+            sequences,
+            [1, 3],
+            "one sequence for the shipment (2 is the number change)"
+        );
         let relabelled = mine
             .iter()
             .find(|r| r.tracking_number == pair[1])

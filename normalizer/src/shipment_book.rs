@@ -31,6 +31,9 @@ pub struct ShipmentEntry {
     pub latest_event_at: Option<DateTime<Utc>>,
     /// When the latest tracking event was published (for expiry: no news for a while).
     pub last_activity: Option<DateTime<Utc>>,
+    /// Tracking numbers the carrier has used for this shipment, and the latest one.
+    pub tracking_numbers: std::collections::BTreeSet<String>,
+    pub current_tracking_number: Option<String>,
     pub seen: HashMap<String, Seen>,
 }
 
@@ -43,6 +46,8 @@ impl Default for ShipmentEntry {
             terminal: false,
             latest_event_at: None,
             last_activity: None,
+            tracking_numbers: std::collections::BTreeSet::new(),
+            current_tracking_number: None,
             seen: HashMap::new(),
         }
     }
@@ -114,6 +119,13 @@ pub fn observe_into(entry: &mut ShipmentEntry, record: &CanonicalRecord) {
         entry.status = record.shipment.status;
         entry.eta = record.shipment.eta;
         entry.terminal = record.shipment.terminal;
+    }
+    if !record.tracking_number.is_empty()
+        && entry
+            .tracking_numbers
+            .insert(record.tracking_number.clone())
+    {
+        entry.current_tracking_number = Some(record.tracking_number.clone());
     }
     if record.event.is_some() && entry.last_activity.is_none_or(|t| record.published_at > t) {
         entry.last_activity = Some(record.published_at);

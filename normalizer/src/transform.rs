@@ -58,6 +58,42 @@ pub fn plan(
             .entry(owner.shipment_key.clone())
             .or_insert_with(|| book.get(&owner.shipment_key).cloned().unwrap_or_default());
         let tracking_number = record.tracking_number().to_string();
+        // The carrier switched to a number this shipment has not used yet (a relabel): say so
+        // once, before the scan that shows it.
+        if let Some(previous) = entry
+            .current_tracking_number
+            .clone()
+            .filter(|_| !entry.tracking_numbers.contains(&tracking_number))
+        {
+            let id = format!(
+                "up_{}",
+                hash_json(&(
+                    owner.shipment_key.as_str(),
+                    "tracking_number_changed",
+                    tracking_number.as_str()
+                ))
+            );
+            if !entry.seen.contains_key(&id) {
+                let summary = ShipmentSummary {
+                    status: entry.status,
+                    eta: entry.eta,
+                    sequence: 0,
+                    terminal: entry.terminal,
+                };
+                let mut update = blank(id, RecordType::ShipmentUpdate, 1, summary);
+                update.update = Some(ShipmentUpdate {
+                    update_type: gluey_contract::UpdateType::TrackingNumberChanged,
+                    occurred_at: source.now,
+                    previous_eta: None,
+                    new_eta: None,
+                    previous_tracking_number: Some(previous),
+                    new_tracking_number: Some(tracking_number.clone()),
+                });
+                finish(&mut update, entry, owner, &source, &tracking_number);
+                observe_into(entry, &update);
+                plan.outputs.push(update);
+            }
+        }
         let output = match record {
             ParsedRecord::Event {
                 event_id, event, ..
@@ -70,22 +106,33 @@ pub fn plan(
             plan.duplicates += 1;
             continue;
         };
-        output.sequence = entry.last_sequence + 1;
-        output.shipment.sequence = output.sequence;
-        output.shipment_key = owner.shipment_key.clone();
-        output.customer_id = Some(owner.customer_id.clone());
-        output.shipment_id = owner.shipment_id.clone();
-        output.carrier = source.envelope.carrier.clone();
-        output.tracking_number = tracking_number;
-        output.route = source.envelope.route;
-        output.received_at = source.envelope.received_at;
-        output.published_at = source.now;
-        output.raw_ref = source.raw_ref.clone();
-        output.trace_id = source.envelope.trace_id.clone();
+        finish(&mut output, entry, owner, &source, &tracking_number);
         observe_into(entry, &output);
         plan.outputs.push(output);
     }
     plan
+}
+
+/// Fills in what every output of a raw record shares, and the shipment's next sequence.
+fn finish(
+    output: &mut CanonicalRecord,
+    entry: &ShipmentEntry,
+    owner: &Owner,
+    source: &Source<'_>,
+    tracking_number: &str,
+) {
+    output.sequence = entry.last_sequence + 1;
+    output.shipment.sequence = output.sequence;
+    output.shipment_key = owner.shipment_key.clone();
+    output.customer_id = Some(owner.customer_id.clone());
+    output.shipment_id = owner.shipment_id.clone();
+    output.carrier = source.envelope.carrier.clone();
+    output.tracking_number = tracking_number.to_string();
+    output.route = source.envelope.route;
+    output.received_at = source.envelope.received_at;
+    output.published_at = source.now;
+    output.raw_ref = source.raw_ref.clone();
+    output.trace_id = source.envelope.trace_id.clone();
 }
 
 fn blank(
