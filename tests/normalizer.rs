@@ -382,6 +382,39 @@ async fn events_under_an_alias_land_on_the_original_shipment() {
         change.sort();
         assert_eq!(change, [pair[0].clone(), pair[1].clone()]);
     }
+    // tracking.state.v1 holds each shipment's state; the last snapshot per key is the current one.
+    let state_topic = p.topics().state();
+    let snapshots = support::wait_for("the latest snapshots", support::DEADLINE, || {
+        let (bootstrap, topic, numbers) = (
+            p.broker.bootstrap().to_string(),
+            state_topic.clone(),
+            numbers.clone(),
+        );
+        async move {
+            let n = topics::count(&bootstrap, &topic);
+            let all = topics::decode_all::<gluey_contract::ShipmentState>(
+                &topics::read_all_async(&bootstrap, &topic, n).await,
+            )
+            .await;
+            let complete = numbers.chunks(2).all(|pair| {
+                all.iter()
+                    .any(|s| s.shipment_key == format!("fedex:{}", pair[0]) && s.last_sequence == 3)
+            });
+            complete.then_some(all)
+        }
+    })
+    .await;
+    for pair in numbers.chunks(2) {
+        let key = format!("fedex:{}", pair[0]);
+        let latest = snapshots
+            .iter()
+            .filter(|s| s.shipment_key == key)
+            .max_by_key(|s| s.last_sequence)
+            .expect("a snapshot per shipment");
+        assert_eq!(latest.last_sequence, 3);
+        assert_eq!(latest.tracking_numbers, [pair[0].clone(), pair[1].clone()]);
+        assert_eq!(latest.seen.len(), 3, "every published id with its revision");
+    }
     let records: Vec<CanonicalRecord> = all.into_iter().filter(|r| r.event.is_some()).collect();
     assert_eq!(records.len(), 6);
     for pair in numbers.chunks(2) {

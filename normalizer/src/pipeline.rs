@@ -78,6 +78,7 @@ pub async fn run_normalizer(
         producer,
         kafka: kafka.clone(),
         partitions: HashMap::new(),
+        dirty: Default::default(),
         metrics,
     };
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
@@ -224,6 +225,12 @@ pub async fn run_normalizer(
                     tracing::warn!(partition, %reason, "release not acknowledged; the partition's state will be rebuilt");
                     n.partitions.remove(&partition);
                 }
+            }
+        }
+        // The state of every shipment that changed, for consumers of tracking.state.v1.
+        for (partition, ack) in n.write_snapshots().await {
+            if let Err(reason) = all_acked(vec![ack]).await {
+                tracing::warn!(partition, %reason, "state snapshot not acknowledged; written again at the next change");
             }
         }
         // Commit what is done; rewind what is not.

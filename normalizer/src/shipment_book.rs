@@ -93,6 +93,35 @@ impl ShipmentBook {
         self.entries.is_empty()
     }
 
+    /// The state of one shipment as `tracking.state.v1` holds it.
+    pub fn snapshot(
+        &self,
+        shipment_key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<gluey_contract::ShipmentState> {
+        let entry = self.entries.get(shipment_key)?;
+        let mut seen: Vec<gluey_contract::SeenRecord> = entry
+            .seen
+            .iter()
+            .map(|(id, s)| gluey_contract::SeenRecord {
+                record_id: id.clone(),
+                revision: s.revision,
+                content_hash: s.content_hash.clone(),
+            })
+            .collect();
+        seen.sort_by(|a, b| a.record_id.cmp(&b.record_id));
+        Some(gluey_contract::ShipmentState {
+            shipment_key: shipment_key.to_string(),
+            status: entry.status,
+            last_sequence: entry.last_sequence,
+            seen,
+            eta: entry.eta,
+            terminal: entry.terminal,
+            tracking_numbers: entry.tracking_numbers.iter().cloned().collect(),
+            updated_at: now,
+        })
+    }
+
     /// Every shipment of the book.
     pub fn entries(&self) -> impl Iterator<Item = (&String, &ShipmentEntry)> {
         self.entries.iter()

@@ -83,6 +83,8 @@ pub struct Normalizer {
     pub kafka: KafkaSettings,
     /// State of the partitions this instance owns and has restored.
     pub partitions: HashMap<i32, PartitionState>,
+    /// Shipments whose state changed since their snapshot was last written.
+    pub dirty: std::collections::BTreeSet<(i32, String)>,
     pub metrics: NormalizerMetrics,
 }
 
@@ -259,6 +261,8 @@ impl Normalizer {
                 .or_default()
                 .book
                 .observe(record);
+            self.dirty
+                .insert((state_partition, record.shipment_key.clone()));
             let record_type = if record.event.is_some() {
                 "tracking_event"
             } else {
@@ -469,6 +473,38 @@ impl Normalizer {
             },
             pending: vec![ack],
         })
+    }
+
+    /// Hands over a `tracking.state.v1` snapshot of every shipment changed since the last call.
+    pub async fn write_snapshots(&mut self) -> Vec<(i32, PendingAck)> {
+        let topic = self.config.topics.state();
+        let now = Utc::now();
+        let mut pending = Vec::new();
+        for (partition, key) in std::mem::take(&mut self.dirty) {
+            let Some(snapshot) = self
+                .partitions
+                .get(&partition)
+                .and_then(|s| s.book.snapshot(&key, now))
+            else {
+                continue;
+            };
+            let sent = match self.codec.encode(&topic, &snapshot).await {
+                Ok(bytes) => self
+                    .producer
+                    .enqueue(&topic, Some(key.as_bytes()), &bytes, OwnedHeaders::new())
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(ack) => pending.push((partition, ack)),
+                // A snapshot is derived: the next change writes it again.
+                Err(reason) => {
+                    tracing::warn!(partition, shipment_key = key, %reason, "state snapshot not written")
+                }
+            }
+        }
+        pending
     }
 
     /// A registration (or a tombstone) from `tracking.shipments.v1`.
