@@ -17,6 +17,8 @@ mod divisions;
 mod errors;
 #[path = "dhl/every_code.rs"]
 mod every_code;
+#[path = "support/json_mutation.rs"]
+mod json_mutation;
 #[path = "dhl/props.rs"]
 mod props;
 #[path = "dhl/push_bodies.rs"]

@@ -15,6 +15,8 @@ use gluey_contract::{OffsetSource, Status, TrackingEvent, UpdateType};
 mod errors;
 #[path = "fedex/every_code.rs"]
 mod every_code;
+#[path = "support/json_mutation.rs"]
+mod json_mutation;
 #[path = "fedex/props.rs"]
 mod props;
 

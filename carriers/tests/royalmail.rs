@@ -15,6 +15,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 mod errors;
 #[path = "royalmail/every_code.rs"]
 mod every_code;
+#[path = "support/json_mutation.rs"]
+mod json_mutation;
 #[path = "royalmail/props.rs"]
 mod props;
 

@@ -14,6 +14,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
 #[path = "usps/errors.rs"]
 mod errors;
+#[path = "support/json_mutation.rs"]
+mod json_mutation;
 #[path = "usps/props.rs"]
 mod props;
 

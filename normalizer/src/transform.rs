@@ -304,3 +304,173 @@ pub fn plan_expiry(
     record.trace_id = gluey_ops::trace::new_traceparent();
     Some(record)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use gluey_contract::{OffsetSource, Route};
+    use std::collections::BTreeMap;
+
+    fn event(code: &str, status: Status, hour: u32) -> TrackingEvent {
+        let at = Utc.with_ymd_and_hms(2024, 4, 25, hour, 0, 0).unwrap();
+        TrackingEvent {
+            status,
+            milestone: "in_transit".into(),
+            code: code.to_lowercase(),
+            sub_code: None,
+            carrier_code: code.into(),
+            carrier_sub_code: None,
+            carrier_description: None,
+            occurred_at: at,
+            occurred_at_local: at.naive_utc().to_string(),
+            utc_offset_seconds: 0,
+            offset_source: OffsetSource::ExplicitOffset,
+            time_flags: vec![],
+            location: None,
+            eta: None,
+            signed_by: None,
+            proof_of_delivery_ref: None,
+            flags: vec![],
+        }
+    }
+
+    fn parsed(id: &str, e: TrackingEvent) -> ParsedRecord {
+        ParsedRecord::Event {
+            tracking_number: "1".into(),
+            event_id: id.into(),
+            event: e,
+            mapping_row: None,
+        }
+    }
+
+    fn run(book: &mut ShipmentBook, records: Vec<ParsedRecord>) -> Plan {
+        let envelope = RawEnvelope {
+            envelope_id: "e".into(),
+            carrier: "fedex".into(),
+            format: "fedex.aiv".into(),
+            route: Route::Webhook,
+            received_at: Utc::now(),
+            content_type: None,
+            payload: vec![],
+            source: Default::default(),
+            context: BTreeMap::new(),
+            shipment_key: None,
+            trace_id: "t".into(),
+        };
+        let raw_ref = RawReference {
+            envelope_id: "e".into(),
+            topic: "raw".into(),
+            partition: 0,
+            offset: 0,
+        };
+        let owner = Owner {
+            shipment_key: "fedex:1".into(),
+            customer_id: "acme".into(),
+            shipment_id: None,
+        };
+        let plan = plan(
+            records,
+            &owner,
+            book,
+            Source {
+                envelope: &envelope,
+                raw_ref: &raw_ref,
+                now: Utc::now(),
+            },
+        );
+        for output in &plan.outputs {
+            book.observe(output);
+        }
+        plan
+    }
+
+    #[test]
+    fn duplicates_are_suppressed_and_changed_content_is_a_revision() {
+        let mut book = ShipmentBook::default();
+        let first = run(
+            &mut book,
+            vec![parsed("a", event("PU", Status::InTransit, 8))],
+        );
+        assert_eq!(
+            (
+                first.outputs.len(),
+                first.outputs[0].revision,
+                first.outputs[0].sequence
+            ),
+            (1, 1, 1)
+        );
+        let again = run(
+            &mut book,
+            vec![parsed("a", event("PU", Status::InTransit, 8))],
+        );
+        assert_eq!((again.outputs.len(), again.duplicates), (0, 1));
+        // A mapping fix replayed: same id, new content → revision 2, next sequence.
+        let mut fixed = event("PU", Status::InTransit, 8);
+        fixed.code = "picked_up".into();
+        let revised = run(&mut book, vec![parsed("a", fixed)]);
+        assert_eq!(
+            (
+                revised.outputs[0].record_id.as_str(),
+                revised.outputs[0].revision,
+                revised.outputs[0].sequence
+            ),
+            ("a", 2, 2)
+        );
+    }
+
+    #[test]
+    fn delivered_is_sticky_late_scans_are_flagged_and_unknown_codes_keep_the_status() {
+        let mut book = ShipmentBook::default();
+        run(
+            &mut book,
+            vec![
+                parsed("pu", event("PU", Status::InTransit, 8)),
+                parsed("ex", event("SE", Status::Exception, 9)),
+            ],
+        );
+        assert_eq!(book.get("fedex:1").unwrap().status, Status::Exception);
+        // The next forward event clears the exception side state.
+        run(
+            &mut book,
+            vec![parsed("od", event("OD", Status::OutForDelivery, 10))],
+        );
+        assert_eq!(book.get("fedex:1").unwrap().status, Status::OutForDelivery);
+        run(
+            &mut book,
+            vec![parsed("zz", event("ZZ", Status::Unknown, 11))],
+        );
+        assert_eq!(
+            book.get("fedex:1").unwrap().status,
+            Status::OutForDelivery,
+            "an unmapped code never changes the status"
+        );
+        run(
+            &mut book,
+            vec![parsed("dl", event("DL", Status::Delivered, 12))],
+        );
+        let late = run(
+            &mut book,
+            vec![parsed("ar", event("AR", Status::InTransit, 13))],
+        );
+        assert_eq!(
+            late.outputs[0].event.as_ref().unwrap().flags,
+            vec!["post_terminal".to_string()]
+        );
+        assert_eq!(late.outputs[0].shipment.status, Status::Delivered);
+        let older = run(
+            &mut book,
+            vec![parsed("dp", event("DP", Status::InTransit, 9))],
+        );
+        assert_eq!(
+            older.outputs[0].event.as_ref().unwrap().flags,
+            vec!["out_of_order".to_string()]
+        );
+        // Only an explicit return moves a delivered shipment.
+        let back = run(
+            &mut book,
+            vec![parsed("rs", event("RS", Status::ReturnedToSender, 14))],
+        );
+        assert_eq!(back.outputs[0].shipment.status, Status::ReturnedToSender);
+    }
+}
