@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use gluey_contract::{Location, TrackingEvent};
 
-use crate::format::{ParsedRecord, SkipReason, Skipped};
+use crate::format::{ParsedRecord, ParsedUpdate, SkipReason, Skipped};
 use crate::identity;
 use crate::mapping::{Canonical, MappingTable, Outcome, RawCode};
 use crate::time::EventTime;
@@ -101,4 +101,19 @@ pub fn oldest_first(records: &mut [ParsedRecord]) {
         ParsedRecord::Event { event, .. } => (0, event.occurred_at),
         ParsedRecord::Update { .. } => (1, DateTime::<Utc>::UNIX_EPOCH),
     });
+}
+
+/// Adds an ETA update for `tracking_number` to `updates`, once per (number, ETA) in a payload.
+pub fn push_eta(updates: &mut Vec<ParsedRecord>, tracking_number: &str, eta: DateTime<Utc>) {
+    let update = ParsedRecord::Update {
+        tracking_number: tracking_number.to_string(),
+        update: ParsedUpdate {
+            update_type: gluey_contract::UpdateType::EtaChanged,
+            new_eta: Some(eta),
+            new_tracking_number: None,
+        },
+    };
+    if !updates.contains(&update) {
+        updates.push(update);
+    }
 }

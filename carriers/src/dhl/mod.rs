@@ -55,13 +55,11 @@ mod mapping;
 mod payload;
 mod scan;
 
-use gluey_contract::{Route, UpdateType};
+use gluey_contract::Route;
 use serde_json::{Map, Value};
 
 use crate::event::oldest_first;
-use crate::format::{
-    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
-};
+use crate::format::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, ShipmentSplit};
 use crate::mapping::{MappingError, MappingTable};
 
 /// Identity namespace shared by every DHL format, so an event has one `event_id` whichever route
@@ -106,17 +104,7 @@ fn parse_as(format: &'static str, input: RawInput<'_>) -> Result<Parsed, ParseEr
         parsed.records.extend(events);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(shipment)? {
-            let update = ParsedRecord::Update {
-                tracking_number: shipment.id.to_string(),
-                update: ParsedUpdate {
-                    update_type: UpdateType::EtaChanged,
-                    new_eta: Some(eta),
-                    new_tracking_number: None,
-                },
-            };
-            if !updates.contains(&update) {
-                updates.push(update);
-            }
+            crate::event::push_eta(&mut updates, &shipment.id, eta);
         }
     }
     oldest_first(&mut parsed.records);

@@ -40,13 +40,12 @@ mod mapping;
 mod payload;
 mod scan;
 
-use gluey_contract::{Route, UpdateType};
+use gluey_contract::Route;
 use serde_json::{Map, Value};
 
 use crate::event::oldest_first;
 use crate::format::{
-    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
-    SkipReason, Skipped,
+    CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, ShipmentSplit, SkipReason, Skipped,
 };
 use crate::mapping::{MappingError, MappingTable};
 
@@ -84,17 +83,7 @@ fn parse_as(format: &'static str, input: RawInput<'_>) -> Result<Parsed, ParseEr
         parsed.records.extend(scans);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(&result)? {
-            let update = ParsedRecord::Update {
-                tracking_number: tracking_number.to_string(),
-                update: ParsedUpdate {
-                    update_type: UpdateType::EtaChanged,
-                    new_eta: Some(eta),
-                    new_tracking_number: None,
-                },
-            };
-            if !updates.contains(&update) {
-                updates.push(update);
-            }
+            crate::event::push_eta(&mut updates, &tracking_number, eta);
         }
     }
     oldest_first(&mut parsed.records);

@@ -41,13 +41,12 @@ mod mapping;
 mod payload;
 mod scan;
 
-use gluey_contract::{Route, UpdateType};
+use gluey_contract::Route;
 use serde_json::{Map, Value};
 
 use crate::event::oldest_first;
 use crate::format::{
-    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
-    SkipReason, Skipped,
+    CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, ShipmentSplit, SkipReason, Skipped,
 };
 use crate::mapping::{MappingError, MappingTable};
 
@@ -76,17 +75,7 @@ fn parse(input: RawInput<'_>) -> Result<Parsed, ParseError> {
         parsed.records.extend(events);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(&piece)? {
-            let update = ParsedRecord::Update {
-                tracking_number: id.to_string(),
-                update: ParsedUpdate {
-                    update_type: UpdateType::EtaChanged,
-                    new_eta: Some(eta),
-                    new_tracking_number: None,
-                },
-            };
-            if !updates.contains(&update) {
-                updates.push(update);
-            }
+            crate::event::push_eta(&mut updates, &id, eta);
         }
     }
     oldest_first(&mut parsed.records);

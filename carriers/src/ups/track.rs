@@ -15,16 +15,13 @@
 //! with their shipments' other fields (inquiry number, warnings) kept.
 
 use chrono::{DateTime, NaiveTime, Utc};
-use gluey_contract::UpdateType;
 use serde_json::{Map, Value};
 
 use super::activity::{self, Activity};
 use super::activity_time::{self, TimeFields};
 use super::{array, error_code, object, parse_json, text, TRACK};
 use crate::event::oldest_first;
-use crate::format::{
-    ParseError, Parsed, ParsedRecord, ParsedUpdate, ShipmentSplit, SkipReason, Skipped,
-};
+use crate::format::{ParseError, Parsed, ParsedRecord, ShipmentSplit, SkipReason, Skipped};
 use crate::mapping::MappingTable;
 use crate::time::resolve_local;
 
@@ -124,17 +121,7 @@ pub(crate) fn parse(table: &MappingTable, payload: &[u8]) -> Result<Parsed, Pars
             records.reverse();
             parsed.records.extend(records);
             if let Some(eta) = estimated_delivery(package)? {
-                let update = ParsedRecord::Update {
-                    tracking_number: package.tracking_number.clone(),
-                    update: ParsedUpdate {
-                        update_type: UpdateType::EtaChanged,
-                        new_eta: Some(eta),
-                        new_tracking_number: None,
-                    },
-                };
-                if !updates.contains(&update) {
-                    updates.push(update);
-                }
+                crate::event::push_eta(&mut updates, &package.tracking_number, eta);
             }
         }
     }

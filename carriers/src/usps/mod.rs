@@ -43,13 +43,12 @@ mod payload;
 mod scan;
 
 use chrono_tz::Tz;
-use gluey_contract::{Route, UpdateType};
+use gluey_contract::Route;
 use serde_json::{Map, Value};
 
 use crate::event::oldest_first;
 use crate::format::{
-    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
-    SkipReason, Skipped,
+    CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, ShipmentSplit, SkipReason, Skipped,
 };
 use crate::mapping::{MappingError, MappingTable};
 
@@ -103,17 +102,7 @@ impl CarrierFormat for UspsV3 {
             parsed.records.extend(scans);
             parsed.skipped.extend(skipped);
             if let Some(eta) = scan::expected_delivery(&item)? {
-                let update = ParsedRecord::Update {
-                    tracking_number: tracking_number.to_string(),
-                    update: ParsedUpdate {
-                        update_type: UpdateType::EtaChanged,
-                        new_eta: Some(eta),
-                        new_tracking_number: None,
-                    },
-                };
-                if !updates.contains(&update) {
-                    updates.push(update);
-                }
+                crate::event::push_eta(&mut updates, &tracking_number, eta);
             }
         }
         oldest_first(&mut parsed.records);

@@ -44,12 +44,10 @@ mod transaction;
 use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
-use gluey_contract::{Route, UpdateType};
+use gluey_contract::Route;
 
 use crate::event::{classify, oldest_first, Scan};
-use crate::format::{
-    CarrierFormat, ParseError, Parsed, ParsedRecord, ParsedUpdate, RawInput, ShipmentSplit,
-};
+use crate::format::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, ShipmentSplit};
 use crate::mapping::{MappingError, MappingTable};
 
 const FORMAT: &str = "x12.214";
@@ -118,17 +116,7 @@ impl CarrierFormat for X12Status {
                     Err(skip) => parsed.skipped.push(skip),
                 }
                 if let Some(eta) = eta {
-                    let update = ParsedRecord::Update {
-                        tracking_number: read.tracking_number.clone(),
-                        update: ParsedUpdate {
-                            update_type: UpdateType::EtaChanged,
-                            new_eta: Some(eta),
-                            new_tracking_number: None,
-                        },
-                    };
-                    if !updates.contains(&update) {
-                        updates.push(update);
-                    }
+                    crate::event::push_eta(&mut updates, &read.tracking_number, eta);
                 }
             }
         }
