@@ -104,7 +104,7 @@ fn parse_as(format: &'static str, input: RawInput<'_>) -> Result<Parsed, ParseEr
         parsed.records.extend(events);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(shipment)? {
-            crate::event::push_eta(&mut updates, &shipment.id, eta);
+            crate::event::push_eta(&mut updates, shipment.id, eta);
         }
     }
     oldest_first(&mut parsed.records);

@@ -83,7 +83,7 @@ fn parse_as(format: &'static str, input: RawInput<'_>) -> Result<Parsed, ParseEr
         parsed.records.extend(scans);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(&result)? {
-            crate::event::push_eta(&mut updates, &tracking_number, eta);
+            crate::event::push_eta(&mut updates, tracking_number, eta);
         }
     }
     oldest_first(&mut parsed.records);

@@ -75,7 +75,7 @@ fn parse(input: RawInput<'_>) -> Result<Parsed, ParseError> {
         parsed.records.extend(events);
         parsed.skipped.extend(skipped);
         if let Some(eta) = scan::estimated_delivery(&piece)? {
-            crate::event::push_eta(&mut updates, &id, eta);
+            crate::event::push_eta(&mut updates, id, eta);
         }
     }
     oldest_first(&mut parsed.records);

@@ -102,7 +102,7 @@ impl CarrierFormat for UspsV3 {
             parsed.records.extend(scans);
             parsed.skipped.extend(skipped);
             if let Some(eta) = scan::expected_delivery(&item)? {
-                crate::event::push_eta(&mut updates, &tracking_number, eta);
+                crate::event::push_eta(&mut updates, tracking_number, eta);
             }
         }
         oldest_first(&mut parsed.records);
