@@ -447,3 +447,47 @@ async fn events_under_an_alias_land_on_the_original_shipment() {
         "nothing under an alias key"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_the_raw_topic_from_the_start_publishes_nothing_twice() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::new("raw-replay", &customer);
+    let numbers: Vec<String> = (0..10).map(|i| format!("79492000000{i}")).collect();
+    p.register(&numbers).await;
+    let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
+    ingest.start().await;
+    normalizer.start().await;
+    push_steps(&p, &numbers, 0..3).await;
+    let events = p.topics().events();
+    let expected = (numbers.len() * 3) as i64;
+    topics::read_all_async(p.broker.bootstrap(), &events, expected).await;
+    assert!(normalizer.terminate().success());
+    // An operator re-normalizes history: a new consumer group reads the raw topic from the start.
+    let raw = topics::count(p.broker.bootstrap(), &p.topics().raw());
+    let mut replay = p.normalizer().arg("--group-id", "gluey-normalizer-replay");
+    replay.start().await;
+    let duplicates = support::wait_for("every raw record re-read", support::DEADLINE, || {
+        let replay = &replay;
+        async move {
+            let metrics = replay.metrics().await;
+            let n: i64 = metrics
+                .lines()
+                .filter(|l| l.starts_with("normalizer_raw_records_total{"))
+                .filter_map(|l| l.split_whitespace().last()?.parse::<i64>().ok())
+                .sum();
+            (n >= raw).then_some(metrics)
+        }
+    })
+    .await;
+    assert!(
+        duplicates.contains(&format!(
+            "normalizer_raw_records_total{{carrier=\"fedex\",outcome=\"duplicate\"}} {raw}"
+        )),
+        "{duplicates}"
+    );
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &events),
+        expected,
+        "no canonical record published again"
+    );
+}
