@@ -17,6 +17,8 @@ mod errors;
 mod every_code;
 #[path = "support/json_mutation.rs"]
 mod json_mutation;
+#[path = "support/properties.rs"]
+mod properties;
 #[path = "royalmail/props.rs"]
 mod props;
 
