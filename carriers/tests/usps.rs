@@ -16,6 +16,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 mod errors;
 #[path = "support/json_mutation.rs"]
 mod json_mutation;
+#[path = "support/properties.rs"]
+mod properties;
 #[path = "usps/props.rs"]
 mod props;
 
