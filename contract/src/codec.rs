@@ -82,6 +82,9 @@ impl std::fmt::Debug for RegistrySettings {
 
 struct ParsedSchema {
     current: Schema,
+    /// `current` with every reference to a named type replaced by its definition, for the
+    /// schema-aware serializer, which is given no table of names.
+    inlined: Schema,
     fingerprint: [u8; 8],
     /// Writer schemas this build can read single-object data from, by fingerprint.
     writers: HashMap<[u8; 8], Schema>,
@@ -161,6 +164,7 @@ impl Codec {
         let current_fingerprint = fingerprint(&current);
         writers.insert(current_fingerprint, current.clone());
         Ok(ParsedSchema {
+            inlined: inline_named_references(&current, &mut HashMap::new()),
             current,
             fingerprint: current_fingerprint,
             writers,
@@ -191,6 +195,17 @@ impl Codec {
             name: T::SCHEMA.name,
             source: Box::new(e),
         };
+        if self.registry.is_none() {
+            // The record straight to bytes with the schema-aware serializer; the `Value` path
+            // below builds, validates and resolves a whole value tree first, and is kept for
+            // the registry and for the error message when a record does not fit its schema.
+            let mut out = Vec::with_capacity(512);
+            out.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+            out.extend_from_slice(&parsed.fingerprint);
+            if apache_avro::write_avro_datum_ref(&parsed.inlined, record, &mut out).is_ok() {
+                return Ok(out);
+            }
+        }
         let value = apache_avro::to_value(record)
             .and_then(|v| v.resolve(&parsed.current))
             .map_err(encode_err)?;
@@ -238,7 +253,9 @@ impl Codec {
                 ))
             })?;
             let mut datum = &bytes[SINGLE_OBJECT_HEADER_LEN..];
-            let value = apache_avro::from_avro_datum(writer, &mut datum, Some(&parsed.current))
+            // Written with our own current schema: nothing to resolve.
+            let reader = (fp != parsed.fingerprint).then_some(&parsed.current);
+            let value = apache_avro::from_avro_datum(writer, &mut datum, reader)
                 .map_err(|e| decode_err(e.to_string()))?;
             if !datum.is_empty() {
                 return Err(decode_err(format!("{} trailing bytes", datum.len())));
@@ -274,4 +291,60 @@ fn from_value<T: AvroRecord>(name: &'static str, value: &Value) -> Result<T, Cod
         name,
         reason: e.to_string(),
     })
+}
+
+/// `schema` with each `Ref` to a named type replaced by the type's definition (named types are
+/// defined before use in a parsed schema, so one walk in order finds every definition first).
+fn inline_named_references(
+    schema: &Schema,
+    named: &mut HashMap<apache_avro::schema::Name, Schema>,
+) -> Schema {
+    use apache_avro::schema::{ArraySchema, MapSchema, RecordField, RecordSchema, UnionSchema};
+    match schema {
+        Schema::Ref { name } => named.get(name).cloned().unwrap_or_else(|| schema.clone()),
+        Schema::Record(record) => {
+            let fields = record
+                .fields
+                .iter()
+                .map(|field| RecordField {
+                    schema: inline_named_references(&field.schema, named),
+                    ..field.clone()
+                })
+                .collect();
+            let inlined = Schema::Record(RecordSchema {
+                fields,
+                ..record.clone()
+            });
+            named.insert(record.name.clone(), inlined.clone());
+            inlined
+        }
+        Schema::Array(array) => Schema::Array(ArraySchema {
+            items: Box::new(inline_named_references(&array.items, named)),
+            attributes: array.attributes.clone(),
+        }),
+        Schema::Map(map) => Schema::Map(MapSchema {
+            types: Box::new(inline_named_references(&map.types, named)),
+            attributes: map.attributes.clone(),
+        }),
+        Schema::Union(union) => {
+            let variants: Vec<Schema> = union
+                .variants()
+                .iter()
+                .map(|v| inline_named_references(v, named))
+                .collect();
+            // The variants were a valid union before inlining and keep their kinds.
+            UnionSchema::new(variants)
+                .map(Schema::Union)
+                .unwrap_or_else(|_| schema.clone())
+        }
+        Schema::Enum(e) => {
+            named.insert(e.name.clone(), schema.clone());
+            schema.clone()
+        }
+        Schema::Fixed(f) => {
+            named.insert(f.name.clone(), schema.clone());
+            schema.clone()
+        }
+        other => other.clone(),
+    }
 }

@@ -121,6 +121,7 @@ pub async fn run_normalizer(
         }
         // Partitions whose outputs were not all accepted: their state is dropped and their
         // input (raw and repartition records of this batch) read again.
+        let started = std::time::Instant::now();
         let mut failed: HashSet<i32> = HashSet::new();
         let mut items = Vec::with_capacity(batch.len());
         let mut registrations_seen = false;
@@ -204,6 +205,7 @@ pub async fn run_normalizer(
         } else {
             Vec::new()
         };
+        let handled_in = started.elapsed();
         // Wait for every acknowledgement.
         for item in &mut items {
             let Some(handled) = item.handled.as_mut() else {
@@ -233,6 +235,7 @@ pub async fn run_normalizer(
                 tracing::warn!(partition, %reason, "state snapshot not acknowledged; written again at the next change");
             }
         }
+        tracing::debug!(records = batch.len(), ?handled_in, acknowledged_in = ?started.elapsed(), "batch done");
         // Commit what is done; rewind what is not.
         for item in &items {
             if item.handled.is_some() && failed.contains(&item.partition) {
