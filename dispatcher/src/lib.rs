@@ -6,6 +6,7 @@ pub mod config;
 pub mod metrics;
 pub mod payload;
 pub mod signing;
+pub mod ssrf;
 pub mod webhook;
 
 pub use config::{CustomerSection, DispatcherConfig, EndpointConfig};
