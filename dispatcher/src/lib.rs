@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod endpoint_state;
 pub mod metrics;
 pub mod offsets;
+pub mod operator;
 pub mod payload;
 pub mod retry;
 pub mod signing;

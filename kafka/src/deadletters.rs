@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use gluey_contract::{Codec, DeadLetter, TopicNames};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::headers::TRACEPARENT;
@@ -54,8 +54,20 @@ pub enum DeadLetterError {
 pub struct StoredLetter {
     pub partition: i32,
     pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    /// Headers with a UTF-8 value (the pipeline writes no others).
+    pub headers: Vec<(String, String)>,
     /// Empty for a null value (never written by the pipeline).
     pub value: Vec<u8>,
+}
+
+impl StoredLetter {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Which dead letters to list or replay; every field set must match.
@@ -180,9 +192,22 @@ pub fn read_topic(
         };
         idle_since = Instant::now();
         if message.offset() <= last {
+            let headers = message
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .filter_map(|h| {
+                            let value = std::str::from_utf8(h.value?).ok()?;
+                            Some((h.key.to_string(), value.to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             out.push(StoredLetter {
                 partition: message.partition(),
                 offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                headers,
                 value: message.payload().unwrap_or_default().to_vec(),
             });
         }

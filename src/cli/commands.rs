@@ -187,6 +187,7 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Shipments(command) => super::shipments::run(command).await,
         Command::Bench(super::BenchCommand::Normalize(args)) => crate::bench::run(args).await,
         Command::Deadletter(command) => super::deadletter::run(command).await,
+        Command::Webhooks(command) => super::webhooks::run(command).await,
         Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,
         Command::Topics(TopicsCommand::List(args)) => {
             topics_list(args);

@@ -5,6 +5,7 @@ mod carriers;
 mod commands;
 mod deadletter;
 mod shipments;
+mod webhooks;
 pub mod commands_support {
     //! Parsers shared with `dev`.
     pub use super::commands::parse_duration;
@@ -60,6 +61,10 @@ pub enum Command {
     /// The dead-letter topic (tracking.deadletter.v1): list, and replay once the cause is fixed.
     #[command(subcommand)]
     Deadletter(deadletter::DeadletterCommand),
+    /// The webhook channel: disabled endpoints, enabling them, dead-lettered deliveries and
+    /// their replay.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Carrier formats: list them, or parse a payload as the normalizer would.
     #[command(subcommand)]
     Carriers(carriers::CarriersCommand),
