@@ -246,8 +246,11 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
             _ = heartbeat.tick() => {}
         }
     }
-    // Drain: let deliveries in flight finish (bounded), store what is done, commit.
-    drop(parked);
+    // Drain: deliveries read ahead but not yet due stay unfinished (read again after the
+    // restart); those in flight may finish (bounded); store what is done, commit.
+    for (_, waiting) in parked.drain() {
+        waiting.completion.abandon();
+    }
     let deadline = Instant::now() + ctx.config.attempt_timeout + Duration::from_secs(2);
     while tracker.in_flight() > 0 && Instant::now() < deadline {
         match tokio::time::timeout_at(deadline.into(), finished.recv()).await {
@@ -439,18 +442,32 @@ impl Ctx {
             failed_at: Utc::now(),
         };
         let topic = self.config.topics.deadletter();
-        match self.codec.encode(&topic, &letter).await {
-            Ok(bytes) => self
-                .producer
-                .send(
-                    &topic,
-                    message.key(),
-                    &bytes,
-                    with_traceparent(&gluey_ops::trace::new_traceparent()),
-                )
-                .await
-                .is_ok(),
-            Err(_) => false,
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let sent = match self.codec.encode(&topic, &letter).await {
+                Ok(bytes) => self
+                    .producer
+                    .send(
+                        &topic,
+                        message.key(),
+                        &bytes,
+                        with_traceparent(&gluey_ops::trace::new_traceparent()),
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, topic, "cannot write dead letter; retrying");
+                    tokio::select! {
+                        _ = self.shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
         }
     }
 
