@@ -74,7 +74,7 @@ pub fn aiv_payload(
 
 /// `fdx-signature` of a body.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    gluey_ingest::fedex_signature::sign(secret, body)
+    gluey_ingest::auth::fedex::sign(secret, body)
 }
 
 struct Stop {

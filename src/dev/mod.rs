@@ -106,7 +106,9 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             carriers: Reloadable::fixed(gluey_ingest::CarrierPushSection {
                 fedex: Some(FedexPushConfig {
                     aiv_secrets: vec![Secret::new(fedex_secret.clone())],
+                    limits: Default::default(),
                 }),
+                ..Default::default()
             }),
         },
         &kafka,
