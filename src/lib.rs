@@ -1,6 +1,6 @@
 //! The `gluey` binary's library half: the command line, `dev` mode, and the simulators that
-//! `dev` and the end-to-end tests share (a FedEx carrier pushing signed events, a sample customer
-//! endpoint that verifies what it receives).
+//! `dev` and the end-to-end tests share (FedEx, UPS, DHL and a direct integrator pushing
+//! credentialed events, a sample customer endpoint that verifies what it receives).
 
 pub mod bench;
 pub mod cli;

@@ -141,7 +141,34 @@ fn ingest_without_carrier_credentials_says_what_is_missing() {
         &[],
     );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("carriers.fedex"), "{}", stderr(&out));
+    let err = stderr(&out);
+    for section in [
+        "carriers.fedex",
+        "carriers.ups",
+        "carriers.dhl",
+        "carriers.direct.integrators",
+    ] {
+        assert!(err.contains(section), "{err}");
+    }
+}
+
+#[test]
+fn a_carrier_section_that_cannot_authenticate_is_named() {
+    let (_, dir) = support::unique("cli-carrier-field");
+    let path = config(
+        &dir,
+        "[carriers.dhl]\nheader = \"X-Gluey-Push-Token\"\ntokens = []\n",
+    );
+    let out = gluey(
+        &[&["ingest", "webhook", "--config", &path][..], &SERVICE_ARGS].concat(),
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("carriers.dhl.tokens") && err.contains("expected one or two secrets"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -226,9 +253,22 @@ fn topics_create_is_idempotent_on_a_real_cluster() {
 fn the_example_config_file_validates() {
     // The README points operators at it; it must load as written.
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gluey.toml");
-    std::env::set_var("FEDEX_AIV_SECRET", "example-token");
-    std::env::set_var("ACME_WEBHOOK_SECRET", support::CUSTOMER_SECRET);
+    for (var, value) in [
+        ("FEDEX_AIV_SECRET", "example-token"),
+        ("UPS_CLIENT_ID", "example-client-id"),
+        ("UPS_TRACK_ALERT_CREDENTIAL", "example-credential"),
+        ("DHL_PUSH_TOKEN", "example-token"),
+        ("SWIFTPARCEL_WEBHOOK_SECRET", support::CUSTOMER_SECRET),
+        ("ACME_WEBHOOK_SECRET", support::CUSTOMER_SECRET),
+    ] {
+        std::env::set_var(var, value);
+    }
     let file = gluey::cli::ConfigFile::load(&path).unwrap();
     assert_eq!(file.customers.len(), 1);
-    assert!(file.carriers.fedex.is_some());
+    let carriers = &file.carriers;
+    assert!(carriers.fedex.is_some() && carriers.ups.is_some() && carriers.dhl.is_some());
+    assert_eq!(
+        carriers.direct.as_ref().unwrap().integrators[0].carrier,
+        "swiftparcel"
+    );
 }

@@ -1,5 +1,6 @@
-//! `gluey dev`, the README's first command: on its embedded broker, simulated FedEx pushes reach
-//! the sample customer, signature verified, within the deadline; SIGTERM stops it cleanly.
+//! `gluey dev`, the README's first command: on its embedded broker, the simulated carriers' pushes
+//! (FedEx, UPS, DHL and a direct integrator, each with its own credentials) reach the sample
+//! customer, signature verified, within the deadline; SIGTERM stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
 
@@ -36,23 +37,41 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut banner = Vec::new();
     let mut verified_events = 0;
-    while verified_events < 5 {
+    // Tracking-number prefixes of the simulated FedEx, UPS, DHL and direct integrator.
+    let mut carriers_seen = [
+        ("7946", false),
+        ("1Z", false),
+        ("0034", false),
+        ("SP", false),
+    ];
+    while verified_events < 5 || carriers_seen.iter().any(|(_, seen)| !seen) {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(remaining).unwrap_or_else(|_| {
             panic!(
-                "no 5 verified deliveries within 60 s; saw:\n{}",
+                "no 5 verified deliveries from every carrier within 60 s; saw:\n{}",
                 banner.join("\n")
             )
         });
         assert!(!line.contains("SIGNATURE INVALID"), "{line}");
         if line.starts_with("customer  ← tracking.event") && line.ends_with("(signature ok)") {
             verified_events += 1;
+            let number = line.split_whitespace().nth(3).unwrap_or_default();
+            for (prefix, seen) in &mut carriers_seen {
+                *seen |= number.starts_with(*prefix);
+            }
         }
+        assert!(
+            !(line.contains("→ push") && line.contains("401")),
+            "a simulated carrier was refused: {line}"
+        );
         banner.push(line);
     }
     let text = banner.join("\n");
     for what in [
-        "ingest webhook",
+        "/carriers/fedex/aiv",
+        "/carriers/ups/alert",
+        "/carriers/dhl/push",
+        "/carriers/swiftparcel/direct",
         "dispatch webhook",
         "metrics / health",
         "kafka (embedded mock)",

@@ -1,14 +1,17 @@
 //! What every service does the same way: shutdown on SIGTERM, the operations endpoints
 //! (`/metrics`, `/healthz`, `/readyz`), structured logs, the customer/carrier config file with
-//! `${VAR}` substitution, and secrets that never print.
+//! `${VAR}` substitution, durations written as `5m`, secrets that never print, and the
+//! Standard Webhooks keys both ends of a signed webhook use.
 
 pub mod config_file;
+pub mod duration;
 pub mod health;
 pub mod http;
 pub mod logging;
 pub mod reload;
 pub mod secret;
 pub mod shutdown;
+pub mod standard_webhooks;
 pub mod trace;
 
 pub use config_file::{load_config_file, ConfigFileError};

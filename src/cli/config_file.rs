@@ -10,7 +10,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// Carrier credentials for pushes.
+    /// Carrier credentials and limits for pushes.
     #[serde(default)]
     pub carriers: CarrierPushSection,
     /// Customers and their delivery endpoints.
@@ -21,17 +21,33 @@ pub struct ConfigFile {
 impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<ConfigFile> {
         let file: ConfigFile = gluey_ops::load_config_file(path)?;
-        file.carriers
-            .validate()
+        file.validate()
             .with_context(|| format!("config file {}", path.display()))?;
+        Ok(file)
+    }
+
+    /// Config text with `${VAR}` taken from `lookup` instead of the environment (`gluey dev`'s
+    /// embedded config), validated like a loaded file.
+    pub fn parse(
+        name: &str,
+        text: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<ConfigFile> {
+        let file: ConfigFile = gluey_ops::config_file::parse_config_text(name, text, lookup)?;
+        file.validate()
+            .with_context(|| format!("config file {name}"))?;
+        Ok(file)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.carriers.validate()?;
         // The dispatcher applies its own address policy (loopback only with its command-line
         // switch); every other address check holds for any service reading the file.
         let permissive = gluey_dispatcher::ssrf::AddressPolicy {
             require_https: false,
             allow_loopback: true,
         };
-        gluey_dispatcher::config::endpoints(&file.customers, &permissive)
-            .with_context(|| format!("config file {}", path.display()))?;
-        Ok(file)
+        gluey_dispatcher::config::endpoints(&self.customers, &permissive)?;
+        Ok(())
     }
 }

@@ -1,9 +1,15 @@
-//! `gluey dev`: the whole pipeline in one process on an embedded Kafka-protocol broker, with a
-//! simulated FedEx pushing signed events for a handful of shipments through their life cycle and
-//! a sample customer that verifies and prints every webhook. Nothing to install beyond Rust.
+//! `gluey dev`: the whole pipeline in one process on an embedded Kafka-protocol broker, with
+//! simulated carriers (FedEx, UPS, DHL and a native integrator) pushing credentialed events for
+//! a handful of shipments each through their life cycle, and a sample customer that verifies and
+//! prints every webhook. Nothing to install beyond Rust. Its config is `gluey-dev.toml`, embedded,
+//! with secrets generated at every start.
 
+pub mod carrier_simulator;
+pub mod dhl_simulator;
+pub mod direct_simulator;
 pub mod fedex_simulator;
 pub mod sample_customer;
+pub mod ups_simulator;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,20 +17,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine;
-use chrono::Utc;
 use clap::Args;
 use gluey_contract::{Codec, TopicNames};
-use gluey_dispatcher::config::{CustomerSection, EndpointSection, SecretEntry};
-use gluey_ingest::config::FedexPushConfig;
+use gluey_ingest::CarrierPushSection;
+use gluey_kafka::ShipmentRegistry;
 use gluey_kafka::{DevBroker, KafkaSettings};
-use gluey_kafka::{Registration, ShipmentRegistry};
-use gluey_ops::{Health, OpsServer, Reloadable, Secret};
+use gluey_ops::{Health, OpsServer, Reloadable};
 use prometheus::Registry;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::commands_support::parse_duration;
-use fedex_simulator::SimulatedShipment;
+use crate::cli::ConfigFile;
+use carrier_simulator::{CarrierClient, PushCredentials, SimulatedCarrier, SimulationPlan};
 
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
@@ -48,17 +53,92 @@ pub struct DevArgs {
     /// Pause between two carrier pushes.
     #[arg(long, env = "GLUEY_DEV_PUSH_INTERVAL", default_value = "1500ms", value_parser = parse_duration)]
     pub push_interval: Duration,
-    /// Shipments in flight at once.
+    /// Shipments in flight at once, per simulated carrier.
     #[arg(long, env = "GLUEY_DEV_SHIPMENTS", default_value_t = 4)]
     pub shipments: usize,
 }
 
-const DEV_CUSTOMER: &str = "demo-shop";
 const TRACKING_POOL: usize = 500;
+const DEV_CONFIG: &str = include_str!("gluey-dev.toml");
 
-fn random_secret(len: usize) -> Vec<u8> {
+fn random_base64(len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len).map(|_| rng.random()).collect()
+    let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The embedded config with fresh secrets and the sample customer's URL.
+fn dev_config(customer_url: &str, customer_secret: &str) -> anyhow::Result<ConfigFile> {
+    let direct_secret = format!("whsec_{}", random_base64(32));
+    let (fedex, ups_key, ups_credential, dhl) = (
+        random_base64(24),
+        random_base64(12),
+        random_base64(24),
+        random_base64(24),
+    );
+    ConfigFile::parse("gluey-dev.toml (embedded)", DEV_CONFIG, |name| {
+        Some(match name {
+            "DEV_FEDEX_SECRET" => fedex.clone(),
+            "DEV_UPS_API_KEY" => ups_key.clone(),
+            "DEV_UPS_CREDENTIAL" => ups_credential.clone(),
+            "DEV_DHL_TOKEN" => dhl.clone(),
+            "DEV_DIRECT_SECRET" => direct_secret.clone(),
+            "DEV_CUSTOMER_URL" => customer_url.to_string(),
+            "DEV_CUSTOMER_SECRET" => customer_secret.to_string(),
+            _ => return None,
+        })
+    })
+}
+
+/// A simulator for every configured push route, with the credentials the config expects.
+fn simulated_carriers(
+    carriers: &CarrierPushSection,
+) -> Vec<(Arc<dyn SimulatedCarrier>, PushCredentials)> {
+    let first = |secrets: &[gluey_ops::Secret]| {
+        secrets
+            .first()
+            .map(|s| s.expose().to_string())
+            .unwrap_or_default()
+    };
+    let mut out: Vec<(Arc<dyn SimulatedCarrier>, PushCredentials)> = Vec::new();
+    if let Some(fedex) = &carriers.fedex {
+        out.push((
+            Arc::new(fedex_simulator::FedexSimulator),
+            PushCredentials::FedexSignature {
+                secret: first(&fedex.aiv_secrets),
+            },
+        ));
+    }
+    if let Some(ups) = &carriers.ups {
+        out.push((
+            Arc::new(ups_simulator::UpsSimulator),
+            PushCredentials::UpsCredential {
+                api_key: first(&ups.api_keys),
+                header: ups.credential_header.clone(),
+                credential: first(&ups.credentials),
+            },
+        ));
+    }
+    if let Some(dhl) = &carriers.dhl {
+        out.push((
+            Arc::new(dhl_simulator::DhlSimulator),
+            PushCredentials::DhlToken {
+                header: dhl.header.clone(),
+                token: first(&dhl.tokens),
+            },
+        ));
+    }
+    for integrator in carriers.direct.iter().flat_map(|d| &d.integrators) {
+        out.push((
+            Arc::new(direct_simulator::DirectSimulator {
+                carrier: integrator.carrier.clone(),
+            }),
+            PushCredentials::StandardWebhooks {
+                secret: first(&integrator.secrets),
+            },
+        ));
+    }
+    out
 }
 
 pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
@@ -69,12 +149,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         .context("cannot create topics")?;
     let kafka = KafkaSettings::new(broker.bootstrap());
 
-    let fedex_secret = base64::engine::general_purpose::STANDARD.encode(random_secret(24));
-    let customer_secret = format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(random_secret(32))
-    );
-    let numbers = fedex_simulator::tracking_numbers(TRACKING_POOL);
+    let customer_secret = format!("whsec_{}", random_base64(32));
 
     let shutdown = CancellationToken::new();
     gluey_ops::shutdown_on_signals(shutdown.clone())?;
@@ -96,6 +171,10 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot bind --customer-listen {}", args.customer_listen))?;
 
+    let config = dev_config(
+        &format!("http://{customer_addr}/webhooks/tracking"),
+        &customer_secret,
+    )?;
     let ingest = gluey_ingest::run_webhook_ingest(
         gluey_ingest::WebhookIngestConfig {
             listen: args.ingest_listen,
@@ -103,11 +182,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             produce_timeout: Duration::from_secs(4),
             retry_after: Duration::from_secs(5),
             topics: topics.clone(),
-            carriers: Reloadable::fixed(gluey_ingest::CarrierPushSection {
-                fedex: Some(FedexPushConfig {
-                    aiv_secrets: vec![Secret::new(fedex_secret.clone())],
-                }),
-            }),
+            carriers: Reloadable::fixed(config.carriers.clone()),
         },
         &kafka,
         codec.clone(),
@@ -146,17 +221,6 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             .await
         }
     });
-    let customers = vec![CustomerSection {
-        id: DEV_CUSTOMER.into(),
-        webhooks: vec![EndpointSection {
-            id: Some("sample-customer".into()),
-            url: format!("http://{customer_addr}/webhooks/tracking"),
-            secrets: vec![SecretEntry::Plain(Secret::new(customer_secret))],
-            filter: Default::default(),
-            max_concurrency: None,
-            rate_limit: None,
-        }],
-    }];
     let address_policy = gluey_dispatcher::ssrf::AddressPolicy {
         require_https: false,
         allow_loopback: true,
@@ -167,7 +231,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             group_id: "gluey-dispatch-webhook".into(),
             // The sample customer listens on loopback: dev mode allows that, nothing else.
             endpoints: Reloadable::fixed(gluey_dispatcher::config::endpoints(
-                &customers,
+                &config.customers,
                 &address_policy,
             )?),
             attempt_timeout: Duration::from_secs(15),
@@ -206,10 +270,15 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
-        "  ingest webhook          http://{}/carriers/fedex/aiv",
-        ingest.addr
-    );
+    let simulated = simulated_carriers(&config.carriers);
+    for (carrier, _) in &simulated {
+        println!(
+            "  ingest webhook          http://{}{}   ({})",
+            ingest.addr,
+            carrier.path(),
+            carrier.carrier()
+        );
+    }
     println!("  normalizer              tracking.raw.v1 → tracking.events.v1");
     println!(
         "  dispatch webhook        tracking.events.v1 → http://{customer_addr}/webhooks/tracking"
@@ -219,95 +288,54 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         ops.addr
     );
     println!(
-        "  simulated FedEx pushes every {:?}, {} shipments in flight",
-        args.push_interval, args.shipments
+        "  simulated {} push every {:?}, {} shipments each in flight",
+        simulated
+            .iter()
+            .map(|(c, _)| c.carrier().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.push_interval,
+        args.shipments
     );
     println!();
 
-    let registry = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
-    let simulator = tokio::spawn(simulate(
-        registry,
-        format!("http://{}/carriers/fedex/aiv", ingest.addr),
-        fedex_secret,
-        numbers,
-        args.shipments.max(1),
-        args.push_interval,
-        shutdown.clone(),
-    ));
+    // The shop registers its shipments for the config's customer.
+    let customer = config
+        .customers
+        .first()
+        .map(|c| c.id.clone())
+        .context("gluey-dev.toml names no customer")?;
+    let mut simulators = Vec::new();
+    for (carrier, credentials) in simulated {
+        let client = CarrierClient::new(
+            &format!("http://{}", ingest.addr),
+            &carrier.path(),
+            credentials,
+        );
+        let plan = SimulationPlan {
+            customer: customer.clone(),
+            in_flight: args.shipments.max(1),
+            interval: args.push_interval,
+            pool: TRACKING_POOL,
+        };
+        let registry = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
+        simulators.push(tokio::spawn(carrier_simulator::simulate(
+            carrier,
+            client,
+            registry,
+            plan,
+            shutdown.clone(),
+        )));
+    }
 
     shutdown.cancelled().await;
     println!("gluey dev: stopping");
-    let _ = simulator.await;
+    for simulator in simulators {
+        let _ = simulator.await;
+    }
     let _ = ingest.task.await;
     let _ = normalizer.await;
     let _ = dispatcher.await;
     drop(broker);
     Ok(())
-}
-
-async fn simulate(
-    registry: ShipmentRegistry,
-    url: String,
-    secret: String,
-    numbers: Vec<String>,
-    in_flight: usize,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let client = reqwest::Client::new();
-    let mut pool = numbers.into_iter().cycle();
-    let mut active: Vec<SimulatedShipment> = Vec::new();
-    let mut tick = tokio::time::interval(interval);
-    let mut started = 0usize;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        active.retain(|s| !s.is_delivered());
-        while active.len() < in_flight {
-            let Some(number) = pool.next() else { return };
-            started += 1;
-            // The shop registers the shipment when it prints the label.
-            let registration = Registration {
-                customer_id: DEV_CUSTOMER.into(),
-                carrier: "fedex".into(),
-                tracking_numbers: vec![number.clone()],
-                shipment_id: Some(format!("order-{started}")),
-                ..Registration::default()
-            };
-            if let Err(e) = registry.register(&registration).await {
-                println!("shop      → register {number} failed: {e}");
-                continue;
-            }
-            active.push(SimulatedShipment::new(
-                number,
-                started % 3 == 0,
-                Utc::now() - chrono::Duration::days(2),
-            ));
-        }
-        let pick = rand::rng().random_range(0..active.len());
-        let shipment = &mut active[pick];
-        let Some((body, code)) = shipment.advance() else {
-            continue;
-        };
-        let response = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("fdx-signature", fedex_simulator::sign(&secret, &body))
-            .body(body)
-            .send()
-            .await;
-        match response {
-            Ok(r) => println!(
-                "fedex     → push {} {code:<2} → {}",
-                shipment.tracking_number,
-                r.status()
-            ),
-            Err(e) => println!(
-                "fedex     → push {} {code:<2} failed: {e}",
-                shipment.tracking_number
-            ),
-        }
-    }
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
+pub mod carriers;
 pub mod customer;
 pub mod pipeline;
 pub mod service;

@@ -40,10 +40,26 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(name: &str, customer: &CustomerEndpoint) -> Pipeline {
+        Pipeline::with_config(name, |dir| super::write_config(dir, &customer.url()))
+    }
+
+    /// A pipeline whose config file is `text` (say, only carrier sections, for ingest alone).
+    pub fn with_config_text(name: &str, text: &str) -> Pipeline {
+        Pipeline::with_config(name, |dir| {
+            let path = dir.join("gluey.toml");
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+    }
+
+    fn with_config(
+        name: &str,
+        write: impl FnOnce(&std::path::Path) -> std::path::PathBuf,
+    ) -> Pipeline {
         let (prefix, dir) = super::unique(name);
         let mut broker = Broker::start(&dir);
         broker.create_topics(&prefix);
-        let config = super::write_config(&dir, &customer.url());
+        let config = write(&dir);
         Pipeline {
             broker,
             prefix,

@@ -39,10 +39,10 @@ impl Service {
         Service {
             name: name.into(),
             args: all,
-            env: vec![
-                ("TEST_FEDEX_SECRET".into(), super::FEDEX_SECRET.into()),
-                ("RUST_LOG".into(), "info".into()),
-            ],
+            env: super::carriers::environment()
+                .into_iter()
+                .chain([("RUST_LOG".to_string(), "info".to_string())])
+                .collect(),
             log: dir.join(format!("{name}.log")),
             child: None,
             ops_port,

@@ -10,6 +10,8 @@ use warp::Reply;
 pub struct Answer {
     pub status: StatusCode,
     pub message: String,
+    /// The `outcome` metric label.
+    pub outcome: &'static str,
     /// Set on rejections: the metric label and log reason.
     pub reason: Option<&'static str>,
     pub retry_after: Option<Duration>,
@@ -18,63 +20,74 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn accepted(records: usize) -> Answer {
+    fn new(status: StatusCode, message: String, outcome: &'static str) -> Answer {
         Answer {
-            status: StatusCode::OK,
-            message: "accepted".into(),
+            status,
+            message,
+            outcome,
             reason: None,
             retry_after: None,
-            records: Some(records),
+            records: None,
             request_id: None,
+        }
+    }
+
+    pub fn accepted(records: usize) -> Answer {
+        Answer {
+            records: Some(records),
+            ..Answer::new(StatusCode::OK, "accepted".into(), "accepted")
+        }
+    }
+
+    /// A delivery id we already stored: the sender's retry gets 2xx and nothing is produced.
+    pub fn duplicate() -> Answer {
+        Answer {
+            records: Some(0),
+            ..Answer::new(StatusCode::OK, "already accepted".into(), "duplicate")
         }
     }
 
     pub fn rejected(status: StatusCode, message: String, reason: &'static str) -> Answer {
         Answer {
-            status,
-            message,
             reason: Some(reason),
-            retry_after: None,
-            records: None,
-            request_id: None,
+            ..Answer::new(status, message, "rejected")
+        }
+    }
+
+    pub fn throttled(retry_after: Duration) -> Answer {
+        Answer {
+            reason: Some("rate_limited"),
+            retry_after: Some(retry_after),
+            ..Answer::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many pushes; retry later".into(),
+                "throttled",
+            )
         }
     }
 
     pub fn error(status: StatusCode, message: &str, reason: Option<&'static str>) -> Answer {
         Answer {
-            status,
-            message: message.into(),
             reason,
-            retry_after: None,
-            records: None,
-            request_id: None,
+            ..Answer::new(status, message.into(), "failed")
         }
     }
 
-    pub fn unavailable(retry_after: Duration) -> Answer {
+    pub fn unavailable(message: &str, reason: &'static str, retry_after: Duration) -> Answer {
         Answer {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "storage temporarily unavailable; retry later".into(),
-            reason: Some("kafka_unavailable"),
+            reason: Some(reason),
             retry_after: Some(retry_after),
-            records: None,
-            request_id: None,
+            ..Answer::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                message.into(),
+                "unavailable",
+            )
         }
     }
 
     pub fn with_request_id(mut self, request_id: &str) -> Answer {
         self.request_id = Some(request_id.to_string());
         self
-    }
-
-    /// The `outcome` metric label.
-    pub fn outcome(&self) -> &'static str {
-        match self.status.as_u16() {
-            200..=299 => "accepted",
-            503 => "unavailable",
-            400..=499 => "rejected",
-            _ => "failed",
-        }
     }
 
     pub fn into_response(self) -> warp::reply::Response {
@@ -93,7 +106,9 @@ impl Answer {
         let mut response =
             warp::reply::with_status(warp::reply::json(&body), self.status).into_response();
         if let Some(after) = self.retry_after {
-            if let Ok(v) = after.as_secs().max(1).to_string().parse() {
+            // Whole seconds, rounded up: coming back early would only be refused again.
+            let seconds = after.as_millis().div_ceil(1000).max(1);
+            if let Ok(v) = seconds.to_string().parse() {
                 response.headers_mut().insert("retry-after", v);
             }
         }

@@ -3,7 +3,6 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures::StreamExt;
-use warp::Filter;
 
 #[derive(Debug)]
 pub enum BodyError {
@@ -11,15 +10,12 @@ pub enum BodyError {
     Broken(String),
 }
 
-pub fn bounded(
+/// Reads `stream` whole, refusing it as soon as it is known to be larger than `limit`.
+pub async fn collect<S, B>(
+    declared: Option<u64>,
+    stream: S,
     limit: usize,
-) -> impl Filter<Extract = (Result<Bytes, BodyError>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and(warp::body::stream())
-        .then(move |declared: Option<u64>, stream| collect(declared, stream, limit))
-}
-
-async fn collect<S, B>(declared: Option<u64>, stream: S, limit: usize) -> Result<Bytes, BodyError>
+) -> Result<Bytes, BodyError>
 where
     S: futures::Stream<Item = Result<B, warp::Error>>,
     B: Buf,

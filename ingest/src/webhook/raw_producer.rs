@@ -32,10 +32,12 @@ impl RawProducer {
         }
     }
 
-    /// Produces the push; a payload that cannot be split (malformed JSON, say) is still kept,
-    /// whole, keyed by its source, for the normalizer to dead-letter with a reason.
+    /// Produces the push under `carrier` (the route's: for a native integrator, its slug, since
+    /// `direct.v1` is everyone's format); a payload that cannot be split (malformed JSON, say) is
+    /// still kept, whole, keyed by its source, for the normalizer to dead-letter with a reason.
     pub async fn produce_push(
         &self,
+        carrier: &str,
         format: &dyn CarrierFormat,
         body: &[u8],
         content_type: Option<&str>,
@@ -46,18 +48,22 @@ impl RawProducer {
             Ok(splits) if !splits.is_empty() => splits
                 .into_iter()
                 .map(|s| {
-                    let key = shipment_key(format.carrier(), &s.tracking_number);
+                    let key = shipment_key(carrier, &s.tracking_number);
                     (key.clone(), s.payload, Some(key))
                 })
                 .collect(),
-            _ => vec![(format!("source:{}", format.name()), body.to_vec(), None)],
+            _ => vec![(
+                format!("source:{carrier}:{}", format.name()),
+                body.to_vec(),
+                None,
+            )],
         };
         let received_at = Utc::now();
         let mut encoded = Vec::with_capacity(parts.len());
         for (key, payload, shipment_key) in parts {
             let envelope = RawEnvelope {
                 envelope_id: uuid::Uuid::new_v4().to_string(),
-                carrier: format.carrier().to_string(),
+                carrier: carrier.to_string(),
                 format: format.name().to_string(),
                 route: Route::Webhook,
                 received_at,
