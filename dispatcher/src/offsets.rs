@@ -46,6 +46,11 @@ impl OffsetTracker {
         }
     }
 
+    /// The partition was revoked: nothing of it is stored from here on.
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        self.partitions.remove(&(topic.to_string(), partition));
+    }
+
     /// Records begun and not finished.
     pub fn in_flight(&self) -> usize {
         self.partitions.values().map(|p| p.pending.len()).sum()

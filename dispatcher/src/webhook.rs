@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use gluey_contract::{CanonicalRecord, Codec, DeadLetter};
 use gluey_kafka::headers::with_traceparent;
+use gluey_kafka::rebalance::PartitionOwnership;
 use gluey_kafka::{KafkaSettings, RecordProducer};
 use gluey_ops::Health;
 use prometheus::Registry;
@@ -162,19 +163,26 @@ impl Lane {
 
 /// A delivery read ahead on a retry lane, waiting for its due time.
 struct Waiting {
+    partition: i32,
     delivery: Delivery,
     completion: Completion,
 }
 
 async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), DispatchError> {
+    // A group per lane: a lane joining or leaving does not rebalance the others.
     let (group, topic) = match lane {
         Lane::Main => (ctx.config.group_id.clone(), ctx.config.topics.events()),
         Lane::Retry(step) => (
-            format!("{}.retry", ctx.config.group_id),
+            format!("{}.retry.{}", ctx.config.group_id, step + 1),
             ctx.config.topics.webhook_retry(step),
         ),
     };
-    let consumer: StreamConsumer = ctx.kafka.consumer_config(&group).create()?;
+    let ownership = PartitionOwnership::default();
+    let revocations = ownership.revocations.clone();
+    let consumer: StreamConsumer<PartitionOwnership> = ctx
+        .kafka
+        .consumer_config(&group)
+        .create_with_context(ownership)?;
     consumer.subscribe(&[&topic])?;
     let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
     let mut tracker = OffsetTracker::default();
@@ -186,6 +194,21 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
     loop {
         if matches!(lane, Lane::Main) {
             health.beat();
+        }
+        for partition in revocations.take() {
+            // Another member (or this one, afresh) reads it from its committed offset: what was
+            // read ahead is dropped unfinished, and the partition's offsets start over.
+            tracker.forget(&topic, partition);
+            let lost: Vec<u64> = parked
+                .iter()
+                .filter(|(_, w)| w.partition == partition)
+                .map(|(k, _)| *k)
+                .collect();
+            for key in lost {
+                if let Some(w) = parked.remove(&key) {
+                    w.completion.abandon();
+                }
+            }
         }
         in_flight.set(tracker.in_flight() as i64);
         let next_due = waiting
@@ -238,7 +261,8 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
                         if let Some(delivery) = ctx.read_delivery(&message, &completion).await {
                             serial += 1;
                             waiting.push(Reverse((delivery.due_at, serial)));
-                            parked.insert(serial, Waiting { delivery, completion });
+                            let partition = message.partition();
+                            parked.insert(serial, Waiting { partition, delivery, completion });
                         }
                     }
                 }
@@ -265,7 +289,7 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
     Ok(())
 }
 
-fn store(consumer: &StreamConsumer, tracker: &mut OffsetTracker) {
+fn store(consumer: &StreamConsumer<PartitionOwnership>, tracker: &mut OffsetTracker) {
     for (topic, partition, offset) in tracker.advanced() {
         // librdkafka stores `offset + 1` itself: pass the last finished record's own offset.
         if let Err(e) = consumer.store_offset(&topic, partition, offset) {

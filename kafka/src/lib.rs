@@ -8,6 +8,7 @@ pub mod deadletters;
 pub mod dev_broker;
 pub mod headers;
 pub mod producer;
+pub mod rebalance;
 pub mod settings;
 pub mod shipment_registry;
 

@@ -7,7 +7,6 @@ pub mod config;
 pub mod metrics;
 pub mod parking;
 pub mod pipeline;
-pub mod rebalance;
 pub mod registrations;
 pub mod restore;
 pub mod shipment_book;

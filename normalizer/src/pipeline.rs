@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
 use crate::parking::{Parked, RawRecord};
-use crate::rebalance::PartitionOwnership;
 use crate::restore::{restore_partition, PartitionState, RestoreError};
 use crate::work::{Handled, Normalizer, Outcome, Poison, Transient};
+use gluey_kafka::rebalance::PartitionOwnership;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NormalizerError {
@@ -529,7 +529,7 @@ async fn expire_shipments(n: &mut Normalizer) {
 /// Restores every assigned partition that has no state yet, and releases what registered.
 async fn restore_assigned(
     n: &mut Normalizer,
-    revocations: &crate::rebalance::Revocations,
+    revocations: &gluey_kafka::rebalance::Revocations,
     shutdown: &CancellationToken,
     health: &Health,
 ) -> Option<()> {

@@ -1,5 +1,5 @@
-//! Knowing which partitions this instance owns: the consumer context records revocations, so the
-//! pipeline drops the shipment state of partitions it lost (and restores it afresh if it gets
+//! Knowing which partitions this instance owns: the consumer context records revocations, so a
+//! service drops what it holds for partitions it lost (and starts afresh if it gets
 //! them back), and commits stored offsets before a partition goes to another instance.
 
 use std::collections::BTreeSet;
@@ -29,7 +29,7 @@ impl Revocations {
     }
 }
 
-/// The normalizer's consumer context.
+/// A consumer context that records assignments and revocations (and commits on revoke).
 #[derive(Debug, Clone, Default)]
 pub struct PartitionOwnership {
     pub revocations: Revocations,
