@@ -100,6 +100,55 @@ pub const REPARTITION: TopicSpec = TopicSpec {
     value: "the raw record's value, byte for byte (headers: gluey-forwarded-from, gluey-owner)",
 };
 
+macro_rules! webhook_retry_topic {
+    ($step:literal, $delay:literal) => {
+        TopicSpec {
+            name: concat!("delivery.webhook.retry.", $step, ".v1"),
+            co_partitioned: false,
+            cleanup: CleanupPolicy::Delete,
+            retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            key: "endpoint id",
+            value: concat!(
+                "webhook deliveries waiting ",
+                $delay,
+                " (nominal) for their next attempt: the canonical record's bytes as on tracking.events.v1 (headers: gluey-endpoint, gluey-attempt, gluey-due-at, gluey-first-attempt-at, gluey-last-error)"
+            ),
+        }
+    };
+}
+
+/// The webhook dispatcher's retry path: one topic per step of the ladder, so the records of a
+/// topic fall due in about the order they were written.
+pub const WEBHOOK_RETRIES: [TopicSpec; 9] = [
+    webhook_retry_topic!("1", "5 s"),
+    webhook_retry_topic!("2", "5 min"),
+    webhook_retry_topic!("3", "30 min"),
+    webhook_retry_topic!("4", "2 h"),
+    webhook_retry_topic!("5", "5 h"),
+    webhook_retry_topic!("6", "10 h"),
+    webhook_retry_topic!("7", "14 h"),
+    webhook_retry_topic!("8", "20 h"),
+    webhook_retry_topic!("9", "24 h"),
+];
+
+pub const WEBHOOK_DEADLETTER: TopicSpec = TopicSpec {
+    name: "delivery.webhook.deadletter.v1",
+    co_partitioned: false,
+    cleanup: CleanupPolicy::Delete,
+    retention: Some(Duration::from_secs(90 * 24 * 3600)),
+    key: "endpoint id",
+    value: "webhook deliveries that used every attempt or whose endpoint is disabled: the canonical record's bytes (headers: gluey-endpoint, gluey-attempt, gluey-reason, gluey-last-error)",
+};
+
+pub const WEBHOOK_ENDPOINTS: TopicSpec = TopicSpec {
+    name: "delivery.webhook.endpoints.v1",
+    co_partitioned: false,
+    cleanup: CleanupPolicy::Compact,
+    retention: None,
+    key: "endpoint id",
+    value: "JSON {state: enabled|disabled, reason, at}: endpoints disabled by a 410 or by days of failures, and re-enabled by an operator",
+};
+
 /// Every topic, in the order the catalogue lists them.
 pub const TOPICS: &[TopicSpec] = &[
     RAW,
@@ -109,6 +158,17 @@ pub const TOPICS: &[TopicSpec] = &[
     DEADLETTER,
     PARKED,
     REPARTITION,
+    WEBHOOK_RETRIES[0],
+    WEBHOOK_RETRIES[1],
+    WEBHOOK_RETRIES[2],
+    WEBHOOK_RETRIES[3],
+    WEBHOOK_RETRIES[4],
+    WEBHOOK_RETRIES[5],
+    WEBHOOK_RETRIES[6],
+    WEBHOOK_RETRIES[7],
+    WEBHOOK_RETRIES[8],
+    WEBHOOK_DEADLETTER,
+    WEBHOOK_ENDPOINTS,
 ];
 
 /// Partitions of the topics that are not co-partitioned.
@@ -173,6 +233,16 @@ impl TopicNames {
         self.name(&PARKED)
     }
 
+    /// The retry topic of ladder step `step` (0-based).
+    pub fn webhook_retry(&self, step: usize) -> String {
+        self.name(&WEBHOOK_RETRIES[step.min(WEBHOOK_RETRIES.len() - 1)])
+    }
+    pub fn webhook_deadletter(&self) -> String {
+        self.name(&WEBHOOK_DEADLETTER)
+    }
+    pub fn webhook_endpoints(&self) -> String {
+        self.name(&WEBHOOK_ENDPOINTS)
+    }
     pub fn repartition(&self) -> String {
         self.name(&REPARTITION)
     }

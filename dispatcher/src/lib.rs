@@ -3,8 +3,13 @@
 //! config file, with the input offset stored only once every endpoint has the record.
 
 pub mod config;
+pub mod delivery;
+pub mod endpoint;
+pub mod endpoint_state;
 pub mod metrics;
+pub mod offsets;
 pub mod payload;
+pub mod retry;
 pub mod signing;
 pub mod ssrf;
 pub mod webhook;

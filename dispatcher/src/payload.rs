@@ -83,6 +83,16 @@ fn offset_text(seconds: i32) -> String {
     format!("{sign}{:02}:{:02}", abs / 3600, (abs % 3600) / 60)
 }
 
+/// Every `type` a customer can filter on.
+pub const WEBHOOK_TYPES: &[&str] = &[
+    "tracking.event",
+    "tracking.event.corrected",
+    "shipment.eta_changed",
+    "shipment.tracking_number_changed",
+    "shipment.expired",
+    "shipment.updated",
+];
+
 /// The webhook `type` of a record.
 pub fn webhook_type(record: &CanonicalRecord) -> &'static str {
     match (&record.event, &record.update) {

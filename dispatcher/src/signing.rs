@@ -71,17 +71,40 @@ pub struct SignedHeaders {
 /// Signs with every currently valid secret of an endpoint.
 #[derive(Debug, Clone)]
 pub struct WebhookSigner {
-    secrets: Vec<SigningSecret>,
+    /// Each secret with the instant (seconds since the epoch) it stops being used, if any.
+    secrets: Vec<(SigningSecret, Option<i64>)>,
 }
 
 impl WebhookSigner {
     pub fn new(secrets: Vec<SigningSecret>) -> WebhookSigner {
+        WebhookSigner::with_expiry(secrets.into_iter().map(|s| (s, None)).collect())
+    }
+
+    /// Secrets with an optional expiry: the old one of a rotation stops signing at its expiry.
+    pub fn with_expiry(secrets: Vec<(SigningSecret, Option<i64>)>) -> WebhookSigner {
         WebhookSigner { secrets }
     }
 
+    /// Signs with every secret not expired at `timestamp`; should all have expired, with the
+    /// one that expired last, so a message is never sent unsigned.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> SignedHeaders {
-        let signature = self
+        let valid: Vec<&SigningSecret> = self
             .secrets
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| timestamp < at))
+            .map(|(s, _)| s)
+            .collect();
+        let chosen = if valid.is_empty() {
+            self.secrets
+                .iter()
+                .max_by_key(|(_, expires)| *expires)
+                .map(|(s, _)| s)
+                .into_iter()
+                .collect()
+        } else {
+            valid
+        };
+        let signature = chosen
             .iter()
             .map(|s| s.sign(id, timestamp, body))
             .collect::<Vec<_>>()
@@ -131,6 +154,33 @@ mod tests {
                 .verify(br#"{"type":"tampered"}"#, &headers)
                 .is_err());
         }
+    }
+
+    #[test]
+    fn an_expired_secret_stops_signing_at_its_expiry() {
+        let old = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let new = SigningSecret::parse("whsec_dGhpcyBpcyBhIHNlY29uZCBzZWNyZXQga2V5IQ==").unwrap();
+        let signer =
+            WebhookSigner::with_expiry(vec![(old.clone(), Some(1_000)), (new.clone(), None)]);
+        let before = signer.sign("ev_1", 999, b"{}").signature;
+        assert_eq!(
+            before,
+            format!(
+                "{} {}",
+                old.sign("ev_1", 999, b"{}"),
+                new.sign("ev_1", 999, b"{}")
+            )
+        );
+        assert_eq!(
+            signer.sign("ev_1", 1_000, b"{}").signature,
+            new.sign("ev_1", 1_000, b"{}")
+        );
+        // Every secret expired: still signed, with the one that expired last.
+        let lapsed = WebhookSigner::with_expiry(vec![(old.clone(), Some(10)), (new, Some(20))]);
+        assert_eq!(
+            lapsed.sign("ev_1", 30, b"{}").signature.split(' ').count(),
+            1
+        );
     }
 
     #[test]

@@ -1,13 +1,25 @@
-//! `gluey dispatch webhook`: reads `tracking.events.v1` in its own consumer group and POSTs each
-//! record to every endpoint of its customer, signed per Standard Webhooks. The input offset is
-//! stored only after every endpoint answered 2xx (or 410, which disables it), so a crash or a
-//! restart redelivers rather than loses; a redelivery carries the same `webhook-id`.
+//! `gluey dispatch webhook`: delivers `tracking.events.v1` to customers' endpoints, signed per
+//! Standard Webhooks, with a three-day retry ladder kept in Kafka.
 //!
-//! In this first slice a failing endpoint is retried in place with capped exponential backoff,
-//! which holds up its partition; Kafka-backed retry tiers, per-endpoint isolation and SSRF checks
-//! come with the full webhook channel.
+//! - The **main lane** reads the events topic and starts one delivery per matching endpoint at
+//!   once, without waiting for any of them before reading on. An input offset is stored only
+//!   when every delivery of that record and of every record before it has succeeded, been
+//!   dead-lettered, or been written to a retry topic and acknowledged; a crash therefore
+//!   redelivers (with the same `webhook-id`) and never loses.
+//! - A delivery that fails is written to the retry topic of its next ladder step
+//!   (`delivery.webhook.retry.<n>.v1`) with its due time; one **retry lane** per step reads its
+//!   topic a bounded window ahead and attempts each delivery when it falls due. So retries
+//!   survive restarts and never hold up the main partition.
+//! - Each endpoint has concurrency slots, an optional rate limit and a circuit breaker
+//!   (`endpoint.rs`); what it cannot take now goes to the retry path without using an attempt.
+//!   A 410, or days of failures without a success, disables the endpoint
+//!   (`delivery.webhook.endpoints.v1`); its deliveries are dead-lettered per endpoint
+//!   (`delivery.webhook.deadletter.v1`), replayable.
+//! - Every connection goes through the SSRF guard (`ssrf`); redirects are never followed.
 
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -16,15 +28,26 @@ use gluey_kafka::headers::with_traceparent;
 use gluey_kafka::{KafkaSettings, RecordProducer};
 use gluey_ops::Health;
 use prometheus::Registry;
+use rand::Rng;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
-use reqwest::redirect::Policy;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DispatcherConfig, EndpointConfig};
+use crate::delivery::Delivery;
+use crate::endpoint::{AfterFailure, EndpointRuntime};
+use crate::endpoint_state::{self, EndpointState};
 use crate::metrics::DispatchMetrics;
+use crate::offsets::{Completion, OffsetTracker};
 use crate::payload;
+use crate::retry::{self, Answer, Failure};
+use crate::ssrf::{blocked_cause, GuardedClient, SsrfGuard, SystemResolver};
+
+const USER_AGENT: &str = concat!("gluey-webhooks/", env!("CARGO_PKG_VERSION"));
+/// Header with the 1-based number of the attempt.
+pub const ATTEMPT_HEADER: &str = "gluey-attempt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -36,19 +59,26 @@ pub enum DispatchError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// The answer to one attempt.
-#[derive(Debug, PartialEq, Eq)]
-enum Attempt {
-    Delivered,
-    /// 410 Gone: the customer retired the endpoint.
-    Gone,
-    Failed(String),
+type Finished = (String, i32, i64);
+
+struct Ctx {
+    config: DispatcherConfig,
+    client: GuardedClient,
+    producer: RecordProducer,
+    codec: Arc<Codec>,
+    kafka: KafkaSettings,
+    metrics: DispatchMetrics,
+    shutdown: CancellationToken,
+    /// Runtime state per endpoint id, rebuilt for endpoints whose configuration changed.
+    endpoints: Mutex<Endpoints>,
+    /// Endpoints disabled on `delivery.webhook.endpoints.v1`, by id, with the reason.
+    disabled: Mutex<HashMap<String, String>>,
 }
 
-struct Dispatcher {
-    config: DispatcherConfig,
-    client: reqwest::Client,
-    metrics: DispatchMetrics,
+struct Endpoints {
+    /// The configuration the runtimes were built from.
+    from: Option<Arc<Vec<EndpointConfig>>>,
+    by_id: HashMap<String, Arc<EndpointRuntime>>,
 }
 
 pub async fn run_webhook_dispatcher(
@@ -60,118 +90,267 @@ pub async fn run_webhook_dispatcher(
     shutdown: CancellationToken,
 ) -> Result<(), DispatchError> {
     let metrics = DispatchMetrics::register(registry)?;
-    let client = reqwest::Client::builder()
-        .redirect(Policy::none())
-        .timeout(config.attempt_timeout)
-        .user_agent(concat!("gluey-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let guard = SsrfGuard::new(config.address_policy, Arc::new(SystemResolver), registry)?;
+    let client = GuardedClient::new(guard, USER_AGENT, config.attempt_timeout)?;
     let producer = RecordProducer::new(kafka, Duration::from_secs(30))?;
-    let consumer: StreamConsumer = kafka.consumer_config(&config.group_id).create()?;
-    consumer.subscribe(&[&config.topics.events()])?;
-    let dispatcher = Dispatcher {
+    let ctx = Arc::new(Ctx {
         config,
         client,
+        producer,
+        codec,
+        kafka: kafka.clone(),
         metrics,
-    };
-    health.set_ready(true, "consuming");
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        health.beat();
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = heartbeat.tick() => continue,
-            m = consumer.recv() => m,
-        };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "consume error");
-                continue;
+        shutdown: shutdown.clone(),
+        endpoints: Mutex::new(Endpoints {
+            from: None,
+            by_id: HashMap::new(),
+        }),
+        disabled: Mutex::new(HashMap::new()),
+    });
+    // Which endpoints are disabled, before the first delivery; then kept up to date.
+    ctx.refresh_disabled().await;
+    let refresher = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let mut every = tokio::time::interval(endpoint_state::REFRESH);
+            loop {
+                tokio::select! {
+                    _ = ctx.shutdown.cancelled() => break,
+                    _ = every.tick() => ctx.refresh_disabled().await,
+                }
             }
-        };
-        let done = match codec
-            .decode::<CanonicalRecord>(message.payload().unwrap_or_default())
-            .await
-        {
-            Ok(record) => dispatcher.dispatch(&record, &shutdown, &health).await,
-            Err(e) => {
-                dead_letter(
-                    &codec,
-                    &producer,
-                    &dispatcher.config,
-                    &message,
-                    e.to_string(),
-                )
-                .await
-            }
-        };
-        if !done {
-            break;
         }
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            tracing::warn!(error = %e, "cannot store offset");
+    });
+    let mut lanes = Vec::new();
+    for step in 0..ctx.config.retry.ladder.len() {
+        lanes.push(tokio::spawn(run_lane(
+            ctx.clone(),
+            Lane::Retry(step),
+            health.clone(),
+        )));
+    }
+    health.set_ready(true, "consuming");
+    let main = run_lane(ctx.clone(), Lane::Main, health.clone()).await;
+    for lane in lanes {
+        match lane.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "retry lane failed"),
+            Err(e) => tracing::error!(error = %e, "retry lane panicked"),
+            Ok(Ok(())) => {}
         }
     }
     health.set_ready(false, "shutting down");
-    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-        tracing::debug!(error = %e, "final commit");
-    }
+    let _ = refresher.await;
+    let producer = ctx.producer.clone();
     let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await;
+    main
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Lane {
+    Main,
+    Retry(usize),
+}
+
+impl Lane {
+    fn name(self) -> String {
+        match self {
+            Lane::Main => "main".into(),
+            Lane::Retry(step) => format!("retry.{}", step + 1),
+        }
+    }
+}
+
+/// A delivery read ahead on a retry lane, waiting for its due time.
+struct Waiting {
+    delivery: Delivery,
+    completion: Completion,
+}
+
+async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), DispatchError> {
+    let (group, topic) = match lane {
+        Lane::Main => (ctx.config.group_id.clone(), ctx.config.topics.events()),
+        Lane::Retry(step) => (
+            format!("{}.retry", ctx.config.group_id),
+            ctx.config.topics.webhook_retry(step),
+        ),
+    };
+    let consumer: StreamConsumer = ctx.kafka.consumer_config(&group).create()?;
+    consumer.subscribe(&[&topic])?;
+    let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
+    let mut tracker = OffsetTracker::default();
+    let mut waiting: BinaryHeap<Reverse<(chrono::DateTime<Utc>, u64)>> = BinaryHeap::new();
+    let mut parked: HashMap<u64, Waiting> = HashMap::new();
+    let mut serial = 0u64;
+    let in_flight = ctx.metrics.in_flight.with_label_values(&[&lane.name()]);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        if matches!(lane, Lane::Main) {
+            health.beat();
+        }
+        in_flight.set(tracker.in_flight() as i64);
+        let next_due = waiting
+            .peek()
+            .map(|Reverse((due, _))| (*due - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        let room = match lane {
+            Lane::Main => tracker.in_flight() < ctx.config.max_in_flight,
+            Lane::Retry(_) => waiting.len() < ctx.config.read_ahead,
+        };
+        tokio::select! {
+            biased;
+            _ = ctx.shutdown.cancelled() => break,
+            Some(done) = finished.recv() => {
+                tracker.finish(&done.0, done.1, done.2);
+                while let Ok(done) = finished.try_recv() {
+                    tracker.finish(&done.0, done.1, done.2);
+                }
+                store(&consumer, &mut tracker);
+            }
+            _ = tokio::time::sleep(next_due.unwrap_or(Duration::MAX)), if next_due.is_some() => {
+                let now = Utc::now();
+                while let Some(Reverse((due, key))) = waiting.peek().copied() {
+                    if due > now {
+                        break;
+                    }
+                    waiting.pop();
+                    if let Some(w) = parked.remove(&key) {
+                        tokio::spawn(deliver(ctx.clone(), w.delivery, w.completion));
+                    }
+                }
+            }
+            m = consumer.recv(), if room => {
+                let message = match m {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, lane = lane.name(), "consume error");
+                        continue;
+                    }
+                };
+                tracker.begin(message.topic(), message.partition(), message.offset());
+                let completion = Completion::new(
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    finished_tx.clone(),
+                );
+                match lane {
+                    Lane::Main => ctx.clone().dispatch(&message, completion).await,
+                    Lane::Retry(_) => {
+                        if let Some(delivery) = ctx.read_delivery(&message, &completion).await {
+                            serial += 1;
+                            waiting.push(Reverse((delivery.due_at, serial)));
+                            parked.insert(serial, Waiting { delivery, completion });
+                        }
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {}
+        }
+    }
+    // Drain: let deliveries in flight finish (bounded), store what is done, commit.
+    drop(parked);
+    let deadline = Instant::now() + ctx.config.attempt_timeout + Duration::from_secs(2);
+    while tracker.in_flight() > 0 && Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline.into(), finished.recv()).await {
+            Ok(Some(done)) => tracker.finish(&done.0, done.1, done.2),
+            _ => break,
+        }
+    }
+    store(&consumer, &mut tracker);
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, lane = lane.name(), "final commit");
+    }
     Ok(())
 }
 
-/// A record this dispatcher cannot read is kept on the dead-letter topic, not skipped silently.
-async fn dead_letter(
-    codec: &Codec,
-    producer: &RecordProducer,
-    config: &DispatcherConfig,
-    message: &BorrowedMessage<'_>,
-    reason: String,
-) -> bool {
-    tracing::error!(partition = message.partition(), offset = message.offset(), %reason, "undecodable canonical record; dead-lettering");
-    let letter = DeadLetter {
-        stage: "dispatch".into(),
-        reason,
-        carrier: None,
-        format: None,
-        source_topic: message.topic().to_string(),
-        source_partition: message.partition(),
-        source_offset: message.offset(),
-        source_key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().unwrap_or_default().to_vec(),
-        envelope_id: None,
-        trace_id: None,
-        failed_at: Utc::now(),
-    };
-    let topic = config.topics.deadletter();
-    match codec.encode(&topic, &letter).await {
-        Ok(bytes) => producer
-            .send(
-                &topic,
-                message.key(),
-                &bytes,
-                with_traceparent(&gluey_ops::trace::new_traceparent()),
-            )
-            .await
-            .is_ok(),
-        Err(_) => false,
+fn store(consumer: &StreamConsumer, tracker: &mut OffsetTracker) {
+    for (topic, partition, offset) in tracker.advanced() {
+        // librdkafka stores `offset + 1` itself: pass the last finished record's own offset.
+        if let Err(e) = consumer.store_offset(&topic, partition, offset) {
+            tracing::debug!(error = %e, topic, partition, offset, "cannot store offset (revoked?)");
+        }
     }
 }
 
-impl Dispatcher {
-    /// Delivers to every endpoint of the record's customer; false if shutdown came first.
-    async fn dispatch(
-        &self,
-        record: &CanonicalRecord,
-        shutdown: &CancellationToken,
-        health: &Health,
-    ) -> bool {
+impl Ctx {
+    /// The runtime of endpoint `id` under the current configuration.
+    fn endpoint(&self, id: &str) -> Option<Arc<EndpointRuntime>> {
+        let current = self.config.endpoints.current();
+        let mut endpoints = lock(&self.endpoints);
+        if !endpoints
+            .from
+            .as_ref()
+            .is_some_and(|from| Arc::ptr_eq(from, &current))
+        {
+            // Configuration (re)loaded: keep the runtime (breaker, slots) of unchanged endpoints.
+            let mut by_id = HashMap::new();
+            for config in current.iter() {
+                let runtime = match endpoints.by_id.remove(&config.id) {
+                    Some(old)
+                        if old.config.url == config.url
+                            && old.config.max_concurrency == config.max_concurrency
+                            && old.config.rate_limit == config.rate_limit =>
+                    {
+                        Arc::new(EndpointRuntime::rebuilt(&old, config.clone()))
+                    }
+                    _ => Arc::new(EndpointRuntime::new(config.clone())),
+                };
+                by_id.insert(config.id.clone(), runtime);
+            }
+            endpoints.by_id = by_id;
+            endpoints.from = Some(current);
+        }
+        let runtime = endpoints.by_id.get(id).cloned()?;
+        drop(endpoints);
+        runtime.set_disabled(lock(&self.disabled).get(id).cloned());
+        Some(runtime)
+    }
+
+    async fn refresh_disabled(&self) {
+        let kafka = self.kafka.clone();
+        let topic = self.config.topics.webhook_endpoints();
+        match tokio::task::spawn_blocking(move || endpoint_state::read_all(&kafka, &topic)).await {
+            Ok(Ok(states)) => {
+                let disabled: HashMap<String, String> = states
+                    .into_iter()
+                    .filter_map(|(id, state)| match state {
+                        EndpointState::Disabled { reason, .. } => Some((id, reason)),
+                        EndpointState::Enabled { .. } => None,
+                    })
+                    .collect();
+                let current = self.config.endpoints.current();
+                for endpoint in current.iter() {
+                    self.metrics
+                        .endpoint_disabled
+                        .with_label_values(&[&endpoint.id])
+                        .set(i64::from(disabled.contains_key(&endpoint.id)));
+                }
+                *lock(&self.disabled) = disabled;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read endpoint states; keeping the last known")
+            }
+            Err(e) => tracing::warn!(error = %e, "endpoint state reader failed"),
+        }
+    }
+
+    /// Starts the deliveries of one input record to every endpoint that wants it.
+    async fn dispatch(self: Arc<Self>, message: &BorrowedMessage<'_>, completion: Completion) {
+        let bytes = message.payload().unwrap_or_default();
+        let record = match self.codec.decode::<CanonicalRecord>(bytes).await {
+            Ok(record) => record,
+            Err(e) => {
+                if !self.dead_letter_input(message, e.to_string()).await {
+                    completion.abandon();
+                }
+                return;
+            }
+        };
         let Some(customer) = record.customer_id.as_deref() else {
             self.metrics
                 .skipped
                 .with_label_values(&["no_customer"])
                 .inc();
-            return true;
+            return;
         };
         if record
             .event
@@ -183,125 +362,347 @@ impl Dispatcher {
                 .skipped
                 .with_label_values(&["post_terminal"])
                 .inc();
-            return true;
+            return;
         }
         let all = self.config.endpoints.current();
-        let endpoints: Vec<&EndpointConfig> =
-            all.iter().filter(|e| e.customer_id == customer).collect();
-        if endpoints.is_empty() {
+        let matching: Vec<&EndpointConfig> = all
+            .iter()
+            .filter(|e| e.customer_id == customer && e.filter.matches(&record))
+            .collect();
+        if matching.is_empty() {
             self.metrics
                 .skipped
                 .with_label_values(&["no_endpoint"])
                 .inc();
-            return true;
+            return;
         }
-        let body = match serde_json::to_vec(&payload::body(record)) {
-            Ok(b) => b,
+        let now = Utc::now();
+        for endpoint in matching {
+            let delivery = Delivery {
+                endpoint: endpoint.id.clone(),
+                bytes: bytes.to_vec(),
+                record: record.clone(),
+                attempts: 0,
+                first_attempt_at: None,
+                due_at: now,
+                last_error: None,
+            };
+            tokio::spawn(deliver(self.clone(), delivery, completion.clone()));
+        }
+    }
+
+    /// A delivery from a retry topic; a malformed one is dead-lettered (not skipped).
+    async fn read_delivery(
+        &self,
+        message: &BorrowedMessage<'_>,
+        completion: &Completion,
+    ) -> Option<Delivery> {
+        let record = match self
+            .codec
+            .decode::<CanonicalRecord>(message.payload().unwrap_or_default())
+            .await
+        {
+            Ok(record) => record,
             Err(e) => {
-                tracing::error!(error = %e, "cannot serialise webhook body");
-                return true;
+                if !self.dead_letter_input(message, e.to_string()).await {
+                    completion.abandon();
+                }
+                return None;
             }
         };
-        let results =
-            futures::future::join_all(endpoints.iter().map(|endpoint| {
-                self.deliver_until_done(endpoint, record, &body, shutdown, health)
-            }))
-            .await;
-        results.into_iter().all(|done| done)
+        match Delivery::from_message(message, record) {
+            Ok(delivery) => Some(delivery),
+            Err(e) => {
+                if !self.dead_letter_input(message, e.to_string()).await {
+                    completion.abandon();
+                }
+                None
+            }
+        }
     }
 
-    async fn deliver_until_done(
-        &self,
-        endpoint: &EndpointConfig,
-        record: &CanonicalRecord,
-        body: &[u8],
-        shutdown: &CancellationToken,
-        health: &Health,
-    ) -> bool {
-        let id = payload::webhook_id(record);
-        let mut backoff = self.config.initial_backoff;
-        let mut attempt_no = 0u32;
+    /// An input this dispatcher cannot read goes to the pipeline's dead-letter topic.
+    async fn dead_letter_input(&self, message: &BorrowedMessage<'_>, reason: String) -> bool {
+        tracing::error!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %reason, "unreadable record; dead-lettering");
+        let letter = DeadLetter {
+            stage: "dispatch".into(),
+            reason,
+            carrier: None,
+            format: None,
+            source_topic: message.topic().to_string(),
+            source_partition: message.partition(),
+            source_offset: message.offset(),
+            source_key: message.key().map(<[u8]>::to_vec),
+            payload: message.payload().unwrap_or_default().to_vec(),
+            envelope_id: None,
+            trace_id: None,
+            failed_at: Utc::now(),
+        };
+        let topic = self.config.topics.deadletter();
+        match self.codec.encode(&topic, &letter).await {
+            Ok(bytes) => self
+                .producer
+                .send(
+                    &topic,
+                    message.key(),
+                    &bytes,
+                    with_traceparent(&gluey_ops::trace::new_traceparent()),
+                )
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes `delivery` to `topic` and waits for the ack, retrying while Kafka is unavailable;
+    /// false if shutdown came first.
+    async fn hand_over(&self, topic: &str, delivery: &Delivery, reason: Option<&str>) -> bool {
+        let mut pause = Duration::from_millis(200);
         loop {
-            attempt_no += 1;
-            let started = Instant::now();
-            let attempt = tokio::select! {
-                a = self.attempt(endpoint, &id, record, body) => a,
-                _ = shutdown.cancelled() => return false,
-            };
-            self.metrics
-                .duration
-                .with_label_values(&[&endpoint.customer_id])
-                .observe(started.elapsed().as_secs_f64());
-            health.beat();
-            match attempt {
-                Attempt::Delivered => {
-                    self.metrics
-                        .attempts
-                        .with_label_values(&[&endpoint.customer_id, "delivered"])
-                        .inc();
-                    self.metrics
-                        .delivered
-                        .with_label_values(&[&endpoint.customer_id])
-                        .inc();
-                    tracing::info!(
-                        customer = endpoint.customer_id,
-                        webhook_id = id,
-                        sequence = record.sequence,
-                        attempt = attempt_no,
-                        trace_id = gluey_ops::trace::trace_id(&record.trace_id),
-                        "delivered"
-                    );
-                    return true;
-                }
-                Attempt::Gone => {
-                    self.metrics
-                        .attempts
-                        .with_label_values(&[&endpoint.customer_id, "gone"])
-                        .inc();
-                    tracing::error!(customer = endpoint.customer_id, url = %endpoint.url, "endpoint answered 410 Gone; not delivering to it");
-                    return true;
-                }
-                Attempt::Failed(reason) => {
-                    self.metrics
-                        .attempts
-                        .with_label_values(&[&endpoint.customer_id, "failed"])
-                        .inc();
-                    tracing::warn!(customer = endpoint.customer_id, webhook_id = id, attempt = attempt_no, %reason, retry_in = ?backoff, "delivery failed");
+            match self
+                .producer
+                .send(
+                    topic,
+                    Some(delivery.endpoint.as_bytes()),
+                    &delivery.bytes,
+                    delivery.headers(reason),
+                )
+                .await
+            {
+                Ok(_) => return true,
+                Err(e) => {
+                    tracing::warn!(error = %e, topic, endpoint = delivery.endpoint, "cannot write delivery; retrying");
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.cancelled() => return false,
+                        _ = self.shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(pause) => {}
                     }
-                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }
     }
 
-    async fn attempt(
-        &self,
-        endpoint: &EndpointConfig,
-        id: &str,
-        record: &CanonicalRecord,
-        body: &[u8],
-    ) -> Attempt {
-        let signed = endpoint.signer.sign(id, Utc::now().timestamp(), body);
-        let response = self
-            .client
-            .post(endpoint.url.clone())
+    /// To the retry topic for a pause of `delay`.
+    async fn schedule(&self, mut delivery: Delivery, delay: Duration) -> bool {
+        delivery.due_at = Utc::now()
+            + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(1));
+        let step = retry::retry_step(&self.config.retry, delay);
+        self.metrics
+            .scheduled
+            .with_label_values(&[&delivery.endpoint, &(step + 1).to_string()])
+            .inc();
+        self.hand_over(&self.config.topics.webhook_retry(step), &delivery, None)
+            .await
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> bool {
+        self.metrics
+            .deadlettered
+            .with_label_values(&[&delivery.endpoint, reason])
+            .inc();
+        tracing::warn!(
+            endpoint = delivery.endpoint,
+            webhook_id = payload::webhook_id(&delivery.record),
+            attempts = delivery.attempts,
+            reason,
+            "delivery dead-lettered"
+        );
+        self.hand_over(
+            &self.config.topics.webhook_deadletter(),
+            delivery,
+            Some(reason),
+        )
+        .await
+    }
+
+    async fn disable(&self, endpoint: &EndpointRuntime, reason: String) {
+        tracing::error!(endpoint = endpoint.id(), url = %endpoint.config.url, %reason, "endpoint disabled; its deliveries are dead-lettered until an operator enables it again");
+        endpoint.set_disabled(Some(reason.clone()));
+        lock(&self.disabled).insert(endpoint.id().to_string(), reason.clone());
+        self.metrics
+            .endpoint_disabled
+            .with_label_values(&[endpoint.id()])
+            .set(1);
+        let topic = self.config.topics.webhook_endpoints();
+        let state = EndpointState::Disabled {
+            reason,
+            at: Utc::now(),
+        };
+        if let Err(e) = endpoint_state::write(&self.producer, &topic, endpoint.id(), &state).await {
+            tracing::error!(error = %e, endpoint = endpoint.id(), "cannot record the endpoint as disabled; it is disabled in this process only");
+        }
+    }
+
+    /// One attempt: signed request, answer classified.
+    async fn attempt(&self, endpoint: &EndpointRuntime, delivery: &Delivery) -> Answer {
+        let record = &delivery.record;
+        let body = match serde_json::to_vec(&payload::body(record)) {
+            Ok(body) => body,
+            Err(e) => return Answer::Failed(Failure::new("body", e.to_string())),
+        };
+        let id = payload::webhook_id(record);
+        let signed = endpoint
+            .config
+            .signer
+            .sign(&id, Utc::now().timestamp(), &body);
+        let request = match self.client.post(&endpoint.config.url) {
+            Ok(request) => request,
+            Err(rejected) => return Answer::Failed(Failure::new("blocked", rejected.to_string())),
+        };
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", &signed.id)
             .header("webhook-timestamp", &signed.timestamp)
             .header("webhook-signature", &signed.signature)
             .header("traceparent", &record.trace_id)
-            .body(body.to_vec())
+            .header(ATTEMPT_HEADER, (delivery.attempts + 1).to_string())
+            .body(body)
             .send()
             .await;
         match response {
-            Ok(r) if r.status().is_success() => Attempt::Delivered,
-            Ok(r) if r.status().as_u16() == 410 => Attempt::Gone,
-            Ok(r) => Attempt::Failed(format!("status {}", r.status().as_u16())),
-            Err(e) if e.is_timeout() => Attempt::Failed("timeout".into()),
-            Err(e) => Attempt::Failed(format!("connection: {e}")),
+            Ok(r) => {
+                let retry_after = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, Utc::now(), self.config.time_scale));
+                retry::classify(r.status().as_u16(), retry_after)
+            }
+            Err(e) => {
+                if let Some(blocked) = blocked_cause(&e) {
+                    Answer::Failed(Failure::new("blocked", blocked.to_string()))
+                } else if e.is_timeout() {
+                    Answer::Failed(Failure {
+                        throttled: true,
+                        ..Failure::new("timeout", "no answer within the attempt timeout")
+                    })
+                } else {
+                    Answer::Failed(Failure::new("connection", error_chain(&e)))
+                }
+            }
         }
     }
+}
+
+/// Takes one delivery as far as it can go now: attempted (delivered, or on to the retry path or
+/// the dead letters), or held for later without using an attempt.
+async fn deliver(ctx: Arc<Ctx>, mut delivery: Delivery, completion: Completion) {
+    let done = deliver_once(&ctx, &mut delivery).await;
+    if !done {
+        // Shutdown before the delivery was settled: its input is read again after a restart.
+        completion.abandon();
+    }
+}
+
+async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
+    let Some(endpoint) = ctx.endpoint(&delivery.endpoint) else {
+        return ctx.dead_letter(delivery, "endpoint_removed").await;
+    };
+    if endpoint.disabled().is_some() {
+        return ctx.dead_letter(delivery, "endpoint_disabled").await;
+    }
+    let policy = &ctx.config.retry;
+    let admission = tokio::select! {
+        _ = ctx.shutdown.cancelled() => return false,
+        a = endpoint.admit(policy) => a,
+    };
+    let admission = match admission {
+        Ok(admission) => admission,
+        Err((held, wait)) => {
+            ctx.metrics
+                .held
+                .with_label_values(&[endpoint.id(), held.label()])
+                .inc();
+            return ctx.schedule(delivery.clone(), wait).await;
+        }
+    };
+    let started = Instant::now();
+    let answer = tokio::select! {
+        _ = ctx.shutdown.cancelled() => return false,
+        a = ctx.attempt(&endpoint, delivery) => a,
+    };
+    let customer = endpoint.config.customer_id.clone();
+    ctx.metrics
+        .duration
+        .with_label_values(&[&customer, endpoint.id()])
+        .observe(started.elapsed().as_secs_f64());
+    delivery.attempts += 1;
+    let first_attempt_at = *delivery.first_attempt_at.get_or_insert_with(Utc::now);
+    let webhook_id = payload::webhook_id(&delivery.record);
+    let outcome = match &answer {
+        Answer::Delivered => "delivered".to_string(),
+        Answer::Gone => "gone".to_string(),
+        Answer::Failed(f) => f.kind.clone(),
+    };
+    ctx.metrics
+        .attempts
+        .with_label_values(&[&customer, endpoint.id(), &outcome])
+        .inc();
+    let settled = match answer {
+        Answer::Delivered => {
+            endpoint.succeeded();
+            ctx.metrics
+                .delivered
+                .with_label_values(&[&customer, endpoint.id()])
+                .inc();
+            tracing::info!(
+                endpoint = endpoint.id(),
+                webhook_id,
+                sequence = delivery.record.sequence,
+                attempt = delivery.attempts,
+                trace_id = gluey_ops::trace::trace_id(&delivery.record.trace_id),
+                "delivered"
+            );
+            true
+        }
+        Answer::Gone => {
+            ctx.disable(&endpoint, "answered 410 Gone".into()).await;
+            delivery.last_error = Some("status_410: answered 410 Gone".into());
+            ctx.dead_letter(delivery, "gone").await
+        }
+        Answer::Failed(failure) => {
+            delivery.last_error = Some(format!("{}: {}", failure.kind, failure.detail));
+            let after = endpoint.failed(policy, admission.probe, first_attempt_at);
+            let jitter = rand::rng().random_range(-1.0..=1.0);
+            let next = retry::next_delay(policy, delivery.attempts, &failure, jitter);
+            tracing::warn!(endpoint = endpoint.id(), webhook_id, attempt = delivery.attempts, failure = failure.kind, detail = failure.detail, retry_in = ?next, "delivery attempt failed");
+            if after == AfterFailure::Disable {
+                ctx.disable(
+                    &endpoint,
+                    format!(
+                        "failing without a success for {:?} or more",
+                        policy.disable_after
+                    ),
+                )
+                .await;
+                ctx.dead_letter(delivery, "endpoint_disabled").await
+            } else {
+                match next {
+                    Some(delay) => ctx.schedule(delivery.clone(), delay).await,
+                    None => ctx.dead_letter(delivery, "attempts_exhausted").await,
+                }
+            }
+        }
+    };
+    ctx.metrics
+        .breaker_open
+        .with_label_values(&[endpoint.id()])
+        .set(i64::from(endpoint.breaker_open()));
+    drop(admission);
+    settled
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -98,10 +98,26 @@ pub struct DispatchWebhookArgs {
     /// Time limit of one delivery attempt.
     #[arg(long, env = "GLUEY_DISPATCH_ATTEMPT_TIMEOUT", default_value = "15s", value_parser = parse_duration)]
     pub attempt_timeout: Duration,
-    #[arg(long, env = "GLUEY_DISPATCH_INITIAL_BACKOFF", default_value = "1s", value_parser = parse_duration)]
-    pub initial_backoff: Duration,
-    #[arg(long, env = "GLUEY_DISPATCH_MAX_BACKOFF", default_value = "60s", value_parser = parse_duration)]
-    pub max_backoff: Duration,
+    /// Multiplies every pause of the retry ladder, the 60 s floor, `Retry-After` values, breaker
+    /// cool-downs and the disable-after window: 1 in production; tests compress three days into
+    /// seconds with e.g. 0.0001.
+    #[arg(long, env = "GLUEY_DISPATCH_RETRY_TIME_SCALE", default_value_t = 1.0)]
+    pub retry_time_scale: f64,
+    /// Refuse plain-http endpoint URLs.
+    #[arg(long, env = "GLUEY_DISPATCH_REQUIRE_HTTPS")]
+    pub require_https: bool,
+    /// Allow endpoints on loopback addresses (127.0.0.0/8, ::1) — for tests and local
+    /// development only. Deliberately a command-line switch with no environment variable or
+    /// config-file setting, so a deployment cannot turn it on by accident; private, link-local
+    /// and metadata addresses stay refused regardless.
+    #[arg(long)]
+    pub allow_loopback_endpoints: bool,
+    /// Retry records read ahead of their due time, per retry topic.
+    #[arg(long, env = "GLUEY_DISPATCH_READ_AHEAD", default_value_t = 2000)]
+    pub read_ahead: usize,
+    /// Input records being delivered at once before reading pauses.
+    #[arg(long, env = "GLUEY_DISPATCH_MAX_IN_FLIGHT", default_value_t = 10_000)]
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Args)]
@@ -338,13 +354,29 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
 
 async fn dispatch_webhook(args: DispatchWebhookArgs) -> anyhow::Result<()> {
     service("dispatch-webhook", args.common, |cx| async move {
+        if !(args.retry_time_scale.is_finite() && args.retry_time_scale > 0.0) {
+            anyhow::bail!("--retry-time-scale must be a positive number");
+        }
+        let policy = gluey_dispatcher::ssrf::AddressPolicy {
+            require_https: args.require_https,
+            allow_loopback: args.allow_loopback_endpoints,
+        };
+        if policy.allow_loopback {
+            tracing::warn!("--allow-loopback-endpoints: endpoints on loopback addresses are allowed (tests and local development only)");
+        }
         let config = gluey_dispatcher::DispatcherConfig {
             topics: cx.topics.clone(),
             group_id: args.group_id,
-            endpoints: cx.section(|f| Ok(gluey_dispatcher::config::endpoints(&f.customers)?))?,
+            endpoints: cx.section(move |f| {
+                Ok(gluey_dispatcher::config::endpoints(&f.customers, &policy)?)
+            })?,
             attempt_timeout: args.attempt_timeout,
-            initial_backoff: args.initial_backoff,
-            max_backoff: args.max_backoff,
+            retry: gluey_dispatcher::config::RetryPolicy::standard()
+                .scaled(args.retry_time_scale),
+            time_scale: args.retry_time_scale,
+            address_policy: policy,
+            read_ahead: args.read_ahead.max(1),
+            max_in_flight: args.max_in_flight.max(1),
         };
         gluey_dispatcher::run_webhook_dispatcher(
             config,

@@ -24,7 +24,13 @@ impl ConfigFile {
         file.carriers
             .validate()
             .with_context(|| format!("config file {}", path.display()))?;
-        gluey_dispatcher::config::endpoints(&file.customers)
+        // The dispatcher applies its own address policy (loopback only with its command-line
+        // switch); every other address check holds for any service reading the file.
+        let permissive = gluey_dispatcher::ssrf::AddressPolicy {
+            require_https: false,
+            allow_loopback: true,
+        };
+        gluey_dispatcher::config::endpoints(&file.customers, &permissive)
             .with_context(|| format!("config file {}", path.display()))?;
         Ok(file)
     }

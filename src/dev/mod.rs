@@ -14,7 +14,7 @@ use base64::Engine;
 use chrono::Utc;
 use clap::Args;
 use gluey_contract::{Codec, TopicNames};
-use gluey_dispatcher::config::{CustomerSection, EndpointSection};
+use gluey_dispatcher::config::{CustomerSection, EndpointSection, SecretEntry};
 use gluey_ingest::config::FedexPushConfig;
 use gluey_kafka::{DevBroker, KafkaSettings};
 use gluey_kafka::{Registration, ShipmentRegistry};
@@ -149,18 +149,33 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let customers = vec![CustomerSection {
         id: DEV_CUSTOMER.into(),
         webhooks: vec![EndpointSection {
+            id: Some("sample-customer".into()),
             url: format!("http://{customer_addr}/webhooks/tracking"),
-            secrets: vec![Secret::new(customer_secret)],
+            secrets: vec![SecretEntry::Plain(Secret::new(customer_secret))],
+            filter: Default::default(),
+            max_concurrency: None,
+            rate_limit: None,
         }],
     }];
+    let address_policy = gluey_dispatcher::ssrf::AddressPolicy {
+        require_https: false,
+        allow_loopback: true,
+    };
     let dispatcher = tokio::spawn({
         let config = gluey_dispatcher::DispatcherConfig {
             topics: topics.clone(),
             group_id: "gluey-dispatch-webhook".into(),
-            endpoints: Reloadable::fixed(gluey_dispatcher::config::endpoints(&customers)?),
+            // The sample customer listens on loopback: dev mode allows that, nothing else.
+            endpoints: Reloadable::fixed(gluey_dispatcher::config::endpoints(
+                &customers,
+                &address_policy,
+            )?),
             attempt_timeout: Duration::from_secs(15),
-            initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
+            retry: gluey_dispatcher::config::RetryPolicy::standard(),
+            time_scale: 1.0,
+            address_policy,
+            read_ahead: 2000,
+            max_in_flight: 10_000,
         };
         let (kafka, codec, registry, shutdown) = (
             kafka.clone(),

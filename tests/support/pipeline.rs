@@ -113,8 +113,8 @@ impl Pipeline {
 
     pub fn dispatcher(&self) -> Service {
         self.service("dispatcher", &["dispatch", "webhook"])
-            .arg("--initial-backoff", "100ms")
-            .arg("--max-backoff", "500ms")
+            .flag("--allow-loopback-endpoints")
+            .arg("--retry-time-scale", "0.01")
     }
 
     pub async fn push(&self, body: &[u8], signature: &str) -> reqwest::Response {

@@ -56,6 +56,12 @@ impl Service {
         self
     }
 
+    /// A switch without a value.
+    pub fn flag(mut self, flag: &str) -> Service {
+        self.args.push(flag.into());
+        self
+    }
+
     /// Starts the process and waits until `/readyz` answers 200.
     pub async fn start(&mut self) {
         self.starts += 1;
