@@ -9,8 +9,10 @@ pub mod broker;
 pub mod carriers;
 pub mod customer;
 pub mod pipeline;
+pub mod receiver;
 pub mod service;
 pub mod topics;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
