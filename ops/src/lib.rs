@@ -3,6 +3,7 @@
 //! `${VAR}` substitution, and secrets that never print.
 
 pub mod config_file;
+pub mod duration;
 pub mod health;
 pub mod http;
 pub mod logging;
@@ -12,6 +13,7 @@ pub mod shutdown;
 pub mod trace;
 
 pub use config_file::{load_config_file, ConfigFileError};
+pub use duration::parse_duration;
 pub use health::Health;
 pub use http::{serve, OpsServer};
 pub use logging::init_logging;

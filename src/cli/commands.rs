@@ -19,24 +19,7 @@ use super::{
     Cli, Command, CommonArgs, ConfigFile, DispatchCommand, IngestCommand, KafkaArgs, TopicsCommand,
 };
 
-/// Parses `500ms`, `15s`, `5m`, `2h`, `3d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s, 5m, 2h"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" | "" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
-    };
-    Ok(Duration::from_millis(ms))
-}
+pub use gluey_ops::parse_duration;
 
 #[derive(Debug, Args)]
 pub struct IngestWebhookArgs {

@@ -1,0 +1,66 @@
+//! Durations as operators write them, `500ms`, `15s`, `5m`, `2h`, `3d`: in flags (clap's
+//! `value_parser`) and in the config file (serde `deserialize_with`), parsed the same way.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Parses `500ms`, `15s`, `5m`, `2h`, `3d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 500ms, 15s, 5m, 2h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" | "" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// `#[serde(deserialize_with = "gluey_ops::duration::deserialize")]` for a `Duration` field.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// The same for an `Option<Duration>` field (with `#[serde(default)]`).
+pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_and_errors() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86_400)));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn deserializes_from_config_text() {
+        #[derive(Deserialize)]
+        struct C {
+            #[serde(deserialize_with = "deserialize")]
+            every: Duration,
+            #[serde(default, deserialize_with = "deserialize_option")]
+            validity: Option<Duration>,
+        }
+        let c: C = toml::from_str("every = \"2h\"").unwrap();
+        assert_eq!((c.every, c.validity), (Duration::from_secs(7200), None));
+        let c: C = toml::from_str("every = \"1s\"\nvalidity = \"14d\"").unwrap();
+        assert_eq!(c.validity, Some(Duration::from_secs(14 * 86_400)));
+        assert!(toml::from_str::<C>("every = \"soon\"").is_err());
+    }
+}
