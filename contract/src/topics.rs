@@ -100,6 +100,15 @@ pub const REPARTITION: TopicSpec = TopicSpec {
     value: "the raw record's value, byte for byte (headers: gluey-forwarded-from, gluey-owner)",
 };
 
+pub const PUSH_SUBSCRIPTIONS: TopicSpec = TopicSpec {
+    name: "ingest.webhook.subscriptions.v1",
+    co_partitioned: true,
+    cleanup: CleanupPolicy::Compact,
+    retention: None,
+    key: "carrier:tracking_number subscribed (carrier:account:<id> for an account)",
+    value: "PushSubscription (schemas/push_subscription.avsc)",
+};
+
 /// Every topic, in the order the catalogue lists them.
 pub const TOPICS: &[TopicSpec] = &[
     RAW,
@@ -109,6 +118,7 @@ pub const TOPICS: &[TopicSpec] = &[
     DEADLETTER,
     PARKED,
     REPARTITION,
+    PUSH_SUBSCRIPTIONS,
 ];
 
 /// Partitions of the topics that are not co-partitioned.
@@ -175,5 +185,9 @@ impl TopicNames {
 
     pub fn repartition(&self) -> String {
         self.name(&REPARTITION)
+    }
+
+    pub fn push_subscriptions(&self) -> String {
+        self.name(&PUSH_SUBSCRIPTIONS)
     }
 }
