@@ -1,5 +1,6 @@
 //! `gluey dev`, the README's first command: on its embedded broker, simulated FedEx pushes reach
-//! the sample customer, signature verified, within the deadline; SIGTERM stops it cleanly.
+//! the sample customer, signature verified, within the deadline; its registered UPS shipments are
+//! subscribed with the simulated Track Alert; SIGTERM stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
 
@@ -36,11 +37,12 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut banner = Vec::new();
     let mut verified_events = 0;
-    while verified_events < 5 {
+    let mut ups_subscribed = false;
+    while verified_events < 5 || !ups_subscribed {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(remaining).unwrap_or_else(|_| {
             panic!(
-                "no 5 verified deliveries within 60 s; saw:\n{}",
+                "no 5 verified deliveries and UPS subscription within 60 s; saw:\n{}",
                 banner.join("\n")
             )
         });
@@ -48,6 +50,7 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
         if line.starts_with("customer  ← tracking.event") && line.ends_with("(signature ok)") {
             verified_events += 1;
         }
+        ups_subscribed |= line.starts_with("ups       ← subscribe 3 numbers → 200 (3 valid");
         banner.push(line);
     }
     let text = banner.join("\n");
@@ -55,6 +58,7 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
         "ingest webhook",
         "dispatch webhook",
         "metrics / health",
+        "ingest subscriptions",
         "kafka (embedded mock)",
     ] {
         assert!(

@@ -8,12 +8,39 @@ use gluey_contract::TopicNames;
 use gluey_ops::{Reloadable, Secret};
 use serde::Deserialize;
 
-/// `[carriers.*]` in the config file: what ingest needs to authenticate pushes.
+use crate::subscriptions::config::{
+    DhlSubscriptionConfig, SubscriptionCarriers, UpsSubscriptionConfig,
+};
+
+/// `[carriers.*]` in the config file: what ingest needs to authenticate pushes, and to keep the
+/// carriers that need a subscription pushing.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierPushSection {
     #[serde(default)]
     pub fedex: Option<FedexPushConfig>,
+    #[serde(default)]
+    pub ups: Option<UpsPushConfig>,
+    #[serde(default)]
+    pub dhl: Option<DhlPushConfig>,
+}
+
+/// `[carriers.ups]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsPushConfig {
+    /// `[carriers.ups.subscriptions]`: Track Alert subscriptions (`ingest subscriptions`).
+    #[serde(default)]
+    pub subscriptions: Option<UpsSubscriptionConfig>,
+}
+
+/// `[carriers.dhl]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhlPushConfig {
+    /// `[carriers.dhl.subscriptions]`: Unified Push subscriptions (`ingest subscriptions`).
+    #[serde(default)]
+    pub subscriptions: Option<DhlSubscriptionConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,7 +75,22 @@ impl CarrierPushSection {
                 });
             }
         }
+        let subscriptions = self.subscriptions();
+        if let Some(ups) = &subscriptions.ups {
+            ups.validate()?;
+        }
+        if let Some(dhl) = &subscriptions.dhl {
+            dhl.validate()?;
+        }
         Ok(())
+    }
+
+    /// The subscription sub-tables.
+    pub fn subscriptions(&self) -> SubscriptionCarriers {
+        SubscriptionCarriers {
+            ups: self.ups.as_ref().and_then(|u| u.subscriptions.clone()),
+            dhl: self.dhl.as_ref().and_then(|d| d.subscriptions.clone()),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod carriers;
 mod commands;
 mod deadletter;
 mod shipments;
+mod subscriptions;
 pub mod commands_support {
     //! Parsers shared with `dev`.
     pub use super::commands::parse_duration;
@@ -75,6 +76,8 @@ pub enum BenchCommand {
 pub enum IngestCommand {
     /// HTTP endpoint for carrier pushes.
     Webhook(commands::IngestWebhookArgs),
+    /// Keeps UPS Track Alert and DHL push subscriptions alive for registered shipments.
+    Subscriptions(subscriptions::IngestSubscriptionsArgs),
 }
 
 #[derive(Debug, Subcommand)]

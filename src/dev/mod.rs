@@ -4,6 +4,7 @@
 
 pub mod fedex_simulator;
 pub mod sample_customer;
+pub mod subscription_api;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,6 +108,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 fedex: Some(FedexPushConfig {
                     aiv_secrets: vec![Secret::new(fedex_secret.clone())],
                 }),
+                ..Default::default()
             }),
         },
         &kafka,
@@ -181,6 +183,8 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
     });
 
+    let ups = subscription_api::DevUps::start(shutdown.clone()).await?;
+
     println!("gluey dev: the whole pipeline in one process (Ctrl-C to stop)");
     println!(
         "  kafka (embedded mock)   {}   topics: {}",
@@ -200,6 +204,10 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         "  dispatch webhook        tracking.events.v1 → http://{customer_addr}/webhooks/tracking"
     );
     println!(
+        "  ingest subscriptions    registered UPS shipments → Track Alert (simulated) at {}",
+        ups.api.base_url()
+    );
+    println!(
         "  metrics / health        http://{}/metrics  /healthz  /readyz",
         ops.addr
     );
@@ -209,7 +217,18 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     );
     println!();
 
-    let registry = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
+    let shipments = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
+    let subscriptions = ups
+        .run(
+            &shipments,
+            &kafka,
+            codec.clone(),
+            &topics,
+            &registry,
+            shutdown.clone(),
+        )
+        .await?;
+    let registry = shipments;
     let simulator = tokio::spawn(simulate(
         registry,
         format!("http://{}/carriers/fedex/aiv", ingest.addr),
@@ -226,6 +245,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let _ = ingest.task.await;
     let _ = normalizer.await;
     let _ = dispatcher.await;
+    let _ = subscriptions.await;
     drop(broker);
     Ok(())
 }
