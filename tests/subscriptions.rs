@@ -189,6 +189,28 @@ fn ups_number(i: usize) -> String {
     format!("1ZSUBTST{i:010}")
 }
 
+const DHL_API_KEY: &str = "dhl-api-key";
+const DHL_HOOK_TOKEN: &str = "push-token";
+
+async fn start_dhl(shutdown: &CancellationToken) -> DhlSubscriptionApi {
+    DhlSubscriptionApi::start(
+        "127.0.0.1:0".parse().unwrap(),
+        DHL_API_KEY,
+        DHL_HOOK_TOKEN,
+        shutdown.clone(),
+    )
+    .await
+    .unwrap()
+}
+
+/// `[carriers.dhl.subscriptions]` for the simulator, plus `extra` lines.
+fn dhl_config(dhl: &DhlSubscriptionApi, extra: &str) -> String {
+    format!(
+        "[carriers.dhl.subscriptions]\nbase_url = \"{}\"\napi_key = \"{DHL_API_KEY}\"\nhook_url = \"https://ingest.example.com/carriers/dhl/push\"\nhook_header = \"x-gluey-dhl-token\"\nhook_token = \"{DHL_HOOK_TOKEN}\"\n{extra}",
+        dhl.base_url()
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a_restart() {
     let setup = Setup::new("subs-ups");
@@ -364,24 +386,14 @@ async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a
 async fn dhl_push_subscriptions_per_tracking_number() {
     let setup = Setup::new("subs-dhl");
     let shutdown = CancellationToken::new();
-    let dhl = DhlSubscriptionApi::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "dhl-api-key",
-        "push-token",
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let dhl = start_dhl(&shutdown).await;
     let numbers: Vec<String> = (1..=3).map(|i| format!("0034043416109400000{i}")).collect();
     let unknown = "00340434169999999999".to_string();
     dhl.unknown_numbers(&[&unknown]);
     dhl.throttle_next(Duration::from_secs(1));
     setup.register("dhl", &numbers).await;
     setup.register("dhl", std::slice::from_ref(&unknown)).await;
-    let config = setup.config(&format!(
-        "[carriers.dhl.subscriptions]\nbase_url = \"{}\"\napi_key = \"dhl-api-key\"\nhook_url = \"https://ingest.example.com/carriers/dhl/push\"\nhook_header = \"x-gluey-dhl-token\"\nhook_token = \"push-token\"\nservice = \"parcel-de\"\n",
-        dhl.base_url()
-    ));
+    let config = setup.config(&dhl_config(&dhl, "service = \"parcel-de\"\n"));
     let mut service = setup.service(&config);
     service.start().await;
 
@@ -445,20 +457,13 @@ async fn dhl_push_subscriptions_per_tracking_number() {
 async fn a_dhl_account_subscription_covers_the_registered_shipments() {
     let setup = Setup::new("subs-dhl-account");
     let shutdown = CancellationToken::new();
-    let dhl = DhlSubscriptionApi::start(
-        "127.0.0.1:0".parse().unwrap(),
-        "dhl-api-key",
-        "push-token",
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
+    let dhl = start_dhl(&shutdown).await;
     setup
         .register("dhl", &["00340434161094000001".to_string()])
         .await;
-    let config = setup.config(&format!(
-        "[carriers.dhl.subscriptions]\nbase_url = \"{}\"\napi_key = \"dhl-api-key\"\nhook_url = \"https://ingest.example.com/carriers/dhl/push\"\nhook_header = \"x-gluey-dhl-token\"\nhook_token = \"push-token\"\nservice = \"ecommerce-europe\"\naccount_id = \"12345678\"\n",
-        dhl.base_url()
+    let config = setup.config(&dhl_config(
+        &dhl,
+        "service = \"ecommerce-europe\"\naccount_id = \"12345678\"\n",
     ));
     let mut service = setup.service(&config);
     service.start().await;
