@@ -85,6 +85,47 @@ fn an_unknown_config_field_is_refused_with_its_name() {
 }
 
 #[test]
+fn ingest_subscriptions_refuses_a_bad_or_missing_carrier_section() {
+    let (_, dir) = support::unique("cli-subscriptions");
+    let path = config(
+        &dir,
+        "[carriers.ups]\napi_keys = [\"id\"]\ncredentials = [\"credential\"]\n\n[carriers.ups.subscriptions]\nbase_url = \"https://wwwcie.ups.com\"\nclient_id = \"id\"\nclient_secret = \"secret\"\nmax_batch = 250\n",
+    );
+    let run = |path: &str, extra: &[&str]| {
+        gluey(
+            &[
+                &["ingest", "subscriptions", "--config", path][..],
+                extra,
+                &SERVICE_ARGS,
+            ]
+            .concat(),
+            &[],
+        )
+    };
+    let out = run(&path, &[]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("carriers.ups.subscriptions.max_batch") && err.contains("100"),
+        "{err}"
+    );
+    let out = run(&config(&dir, ""), &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("[carriers.ups.subscriptions]"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&config(&dir, ""), &["--retry-schedule", "1m,soon"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--retry-schedule"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_bad_flag_value_names_the_flag_and_env_var_alike() {
     let (_, dir) = support::unique("cli-flag");
     let path = config(&dir, "");

@@ -1,6 +1,7 @@
 //! `gluey dev`, the README's first command: on its embedded broker, the simulated carriers' pushes
 //! (FedEx, UPS, DHL and a direct integrator, each with its own credentials) reach the sample
-//! customer, signature verified, within the deadline; SIGTERM stops it cleanly.
+//! customer, signature verified, within the deadline; its registered UPS shipments are subscribed
+//! with the simulated Track Alert; SIGTERM stops it cleanly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
 
@@ -44,11 +45,12 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
         ("0034", false),
         ("SP", false),
     ];
-    while verified_events < 5 || carriers_seen.iter().any(|(_, seen)| !seen) {
+    let mut ups_subscribed = false;
+    while verified_events < 5 || !ups_subscribed || carriers_seen.iter().any(|(_, seen)| !seen) {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(remaining).unwrap_or_else(|_| {
             panic!(
-                "no 5 verified deliveries from every carrier within 60 s; saw:\n{}",
+                "no 5 verified deliveries from every carrier and UPS subscription within 60 s; saw:\n{}",
                 banner.join("\n")
             )
         });
@@ -64,6 +66,10 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
             !(line.contains("→ push") && line.contains("401")),
             "a simulated carrier was refused: {line}"
         );
+        // The UPS shipments registered for subscriptions, and those the simulated UPS pushes for.
+        ups_subscribed |= line.starts_with("ups       ← subscribe ")
+            && line.contains("→ 200 (")
+            && line.contains(" valid, 0 invalid)");
         banner.push(line);
     }
     let text = banner.join("\n");
@@ -74,6 +80,7 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
         "/carriers/swiftparcel/direct",
         "dispatch webhook",
         "metrics / health",
+        "ingest subscriptions",
         "kafka (embedded mock)",
     ] {
         assert!(

@@ -28,6 +28,7 @@ pub const CANONICAL_RECORD: ContractSchema = contract_schema!("canonical_record"
 pub const SHIPMENT: ContractSchema = contract_schema!("shipment", [1]);
 pub const SHIPMENT_STATE: ContractSchema = contract_schema!("shipment_state", [1]);
 pub const DEAD_LETTER: ContractSchema = contract_schema!("dead_letter", [1]);
+pub const PUSH_SUBSCRIPTION: ContractSchema = contract_schema!("push_subscription", [1]);
 
 /// Every schema of the contract.
 pub const CONTRACT_SCHEMAS: &[&ContractSchema] = &[
@@ -36,6 +37,7 @@ pub const CONTRACT_SCHEMAS: &[&ContractSchema] = &[
     &SHIPMENT,
     &SHIPMENT_STATE,
     &DEAD_LETTER,
+    &PUSH_SUBSCRIPTION,
 ];
 
 /// A Rust type that is the value of a contract schema.

@@ -149,6 +149,15 @@ pub const WEBHOOK_ENDPOINTS: TopicSpec = TopicSpec {
     value: "JSON {state: enabled|disabled, reason, at}: endpoints disabled by a 410 or by days of failures, and re-enabled by an operator",
 };
 
+pub const PUSH_SUBSCRIPTIONS: TopicSpec = TopicSpec {
+    name: "ingest.webhook.subscriptions.v1",
+    co_partitioned: true,
+    cleanup: CleanupPolicy::Compact,
+    retention: None,
+    key: "carrier:tracking_number subscribed (carrier:account:<id> for an account)",
+    value: "PushSubscription (schemas/push_subscription.avsc)",
+};
+
 /// Every topic, in the order the catalogue lists them.
 pub const TOPICS: &[TopicSpec] = &[
     RAW,
@@ -169,6 +178,7 @@ pub const TOPICS: &[TopicSpec] = &[
     WEBHOOK_RETRIES[8],
     WEBHOOK_DEADLETTER,
     WEBHOOK_ENDPOINTS,
+    PUSH_SUBSCRIPTIONS,
 ];
 
 /// Partitions of the topics that are not co-partitioned.
@@ -245,5 +255,9 @@ impl TopicNames {
     }
     pub fn repartition(&self) -> String {
         self.name(&REPARTITION)
+    }
+
+    pub fn push_subscriptions(&self) -> String {
+        self.name(&PUSH_SUBSCRIPTIONS)
     }
 }

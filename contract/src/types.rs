@@ -317,6 +317,69 @@ impl AvroRecord for DeadLetter {
     const SCHEMA: &'static ContractSchema = &schema::DEAD_LETTER;
 }
 
+/// Where a carrier push subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    /// Wanted, not yet confirmed by the carrier.
+    Pending,
+    /// Confirmed and within its validity.
+    Active,
+    /// Never confirmed: the carrier refused it or every attempt failed so far.
+    Failed,
+    /// Its validity passed before a renewal was confirmed.
+    Lapsed,
+    /// No longer wanted: the shipment reached a terminal status or was deregistered.
+    Stopped,
+}
+
+impl SubscriptionState {
+    pub const ALL: [SubscriptionState; 5] = [
+        SubscriptionState::Pending,
+        SubscriptionState::Active,
+        SubscriptionState::Failed,
+        SubscriptionState::Lapsed,
+        SubscriptionState::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Pending => "pending",
+            SubscriptionState::Active => "active",
+            SubscriptionState::Failed => "failed",
+            SubscriptionState::Lapsed => "lapsed",
+            SubscriptionState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Value of `ingest.webhook.subscriptions.v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushSubscription {
+    pub carrier: String,
+    pub subject: String,
+    pub shipment_key: Option<String>,
+    pub state: SubscriptionState,
+    #[serde(with = "micros_opt")]
+    pub subscribed_at: Option<DateTime<Utc>>,
+    #[serde(with = "micros_opt")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(with = "micros_opt")]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub periods: i32,
+    pub failures: i32,
+    pub last_error: Option<String>,
+    pub stop_reason: Option<String>,
+    pub status_sequence: i64,
+    pub carrier_subscription_id: Option<String>,
+    #[serde(with = "micros")]
+    pub updated_at: DateTime<Utc>,
+}
+
+impl AvroRecord for PushSubscription {
+    const SCHEMA: &'static ContractSchema = &schema::PUSH_SUBSCRIPTION;
+}
+
 /// `carrier:tracking_number`, the key of every co-partitioned topic.
 pub fn shipment_key(carrier: &str, tracking_number: &str) -> String {
     format!("{carrier}:{tracking_number}")

@@ -189,6 +189,22 @@ prop_compose! {
     }
 }
 
+prop_compose! {
+    fn push_subscription()(
+        (carrier, subject, shipment_key) in (text(), text(), option::of(text())),
+        state in proptest::sample::select(SubscriptionState::ALL.to_vec()),
+        (subscribed_at, expires_at, next_attempt_at) in (option::of(time()), option::of(time()), option::of(time())),
+        (periods, failures, status_sequence) in (0i32..1000, 0i32..100, 0i64..i64::MAX),
+        (last_error, stop_reason, carrier_subscription_id) in (option::of(text()), option::of(text()), option::of(text())),
+        updated_at in time(),
+    ) -> PushSubscription {
+        PushSubscription {
+            carrier, subject, shipment_key, state, subscribed_at, expires_at, next_attempt_at, periods,
+            failures, last_error, stop_reason, status_sequence, carrier_subscription_id, updated_at,
+        }
+    }
+}
+
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -249,6 +265,11 @@ proptest! {
 
     #[test]
     fn dead_letters_round_trip(record in dead_letter()) {
+        round_trip(&Codec::without_registry().unwrap(), &record)?;
+    }
+
+    #[test]
+    fn push_subscriptions_round_trip(record in push_subscription()) {
         round_trip(&Codec::without_registry().unwrap(), &record)?;
     }
 }

@@ -10,7 +10,12 @@ use gluey_ops::standard_webhooks::SigningSecret;
 use gluey_ops::{Reloadable, Secret};
 use serde::Deserialize;
 
-/// `[carriers.*]` in the config file: what ingest needs to authenticate and bound pushes.
+use crate::subscriptions::config::{
+    DhlSubscriptionConfig, SubscriptionCarriers, UpsSubscriptionConfig,
+};
+
+/// `[carriers.*]` in the config file: what ingest needs to authenticate and bound pushes, and to
+/// keep the carriers that need a subscription pushing.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarrierPushSection {
@@ -51,6 +56,9 @@ pub struct UpsPushConfig {
     pub credential_header: String,
     #[serde(default)]
     pub limits: PushLimits,
+    /// `[carriers.ups.subscriptions]`: Track Alert subscriptions (`ingest subscriptions`).
+    #[serde(default)]
+    pub subscriptions: Option<UpsSubscriptionConfig>,
 }
 
 /// DHL Unified Push: a static header and token that we choose and give DHL in the subscription's
@@ -64,6 +72,9 @@ pub struct DhlPushConfig {
     pub tokens: Vec<Secret>,
     #[serde(default)]
     pub limits: PushLimits,
+    /// `[carriers.dhl.subscriptions]`: Unified Push subscriptions (`ingest subscriptions`).
+    #[serde(default)]
+    pub subscriptions: Option<DhlSubscriptionConfig>,
 }
 
 /// Native integrators pushing `direct.v1`, signed as Standard Webhooks.
@@ -263,7 +274,22 @@ impl CarrierPushSection {
         if let Some(direct) = &self.direct {
             direct.validate()?;
         }
+        let subscriptions = self.subscriptions();
+        if let Some(ups) = &subscriptions.ups {
+            ups.validate()?;
+        }
+        if let Some(dhl) = &subscriptions.dhl {
+            dhl.validate()?;
+        }
         Ok(())
+    }
+
+    /// The subscription sub-tables.
+    pub fn subscriptions(&self) -> SubscriptionCarriers {
+        SubscriptionCarriers {
+            ups: self.ups.as_ref().and_then(|u| u.subscriptions.clone()),
+            dhl: self.dhl.as_ref().and_then(|d| d.subscriptions.clone()),
+        }
     }
 }
 

@@ -11,9 +11,11 @@ pub mod producer;
 pub mod rebalance;
 pub mod settings;
 pub mod shipment_registry;
+pub mod topic_reader;
 
 pub use admin::create_topics;
 pub use dev_broker::{BrokerCommand, DevBroker};
 pub use producer::{PendingAck, ProduceError, RecordProducer};
 pub use settings::KafkaSettings;
 pub use shipment_registry::{Registration, RegistryError, ShipmentRegistry};
+pub use topic_reader::{read_to_end, ReadError};

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use gluey_contract::{shipment_key, Codec, CodecError, Parcel, Shipment, TopicNames};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 
 use crate::headers::with_traceparent;
 use crate::producer::{ProduceError, RecordProducer};
 use crate::settings::KafkaSettings;
+use crate::topic_reader::{read_to_end, ReadError};
 
 /// What a customer registers.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -39,6 +39,8 @@ pub enum RegistryError {
     Produce(#[from] ProduceError),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("reading the registry: {0}")]
+    Read(#[from] ReadError),
 }
 
 fn invalid(field: &'static str, reason: &str) -> RegistryError {
@@ -185,48 +187,17 @@ pub fn show(
     key: &str,
     timeout: Duration,
 ) -> Result<Option<Shipment>, RegistryError> {
-    let topic = topics.shipments();
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", "gluey-shipments-show")
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config.create()?;
-    let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining = std::collections::HashMap::new();
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        let (low, high) = consumer.fetch_watermarks(&topic, p.id(), timeout)?;
-        if high > low {
-            assignment.add_partition_offset(&topic, p.id(), Offset::Offset(low))?;
-            remaining.insert(p.id(), high - 1);
+    let mut latest: Option<Option<Vec<u8>>> = None;
+    read_to_end(kafka, &topics.shipments(), timeout, |message| {
+        if message.key() == Some(key.as_bytes()) {
+            latest = Some(message.payload().map(<[u8]>::to_vec));
         }
-    }
-    let mut current: Option<Shipment> = None;
-    if remaining.is_empty() {
+    })?;
+    let Some(Some(bytes)) = latest else {
         return Ok(None);
-    }
-    consumer.assign(&assignment)?;
-    let deadline = std::time::Instant::now() + timeout;
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| invalid("runtime", &e.to_string()))?;
-    while !remaining.is_empty() && std::time::Instant::now() < deadline {
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message?;
-        if message.key() == Some(key.as_bytes()) {
-            current = match message.payload() {
-                None => None,
-                Some(bytes) => Some(runtime.block_on(codec.decode::<Shipment>(bytes))?),
-            };
-        }
-        if remaining
-            .get(&message.partition())
-            .is_some_and(|last| message.offset() >= *last)
-        {
-            remaining.remove(&message.partition());
-        }
-    }
-    Ok(current)
+    Ok(Some(runtime.block_on(codec.decode::<Shipment>(&bytes))?))
 }

@@ -34,6 +34,11 @@ pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// The same for an `Option<Duration>` field (with `#[serde(default)]`).
+pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +54,21 @@ mod tests {
             .contains("unknown unit"));
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn deserializes_from_config_text() {
+        #[derive(Deserialize)]
+        struct C {
+            #[serde(deserialize_with = "deserialize")]
+            every: Duration,
+            #[serde(default, deserialize_with = "deserialize_option")]
+            validity: Option<Duration>,
+        }
+        let c: C = toml::from_str("every = \"2h\"").unwrap();
+        assert_eq!((c.every, c.validity), (Duration::from_secs(7200), None));
+        let c: C = toml::from_str("every = \"1s\"\nvalidity = \"14d\"").unwrap();
+        assert_eq!(c.validity, Some(Duration::from_secs(14 * 86_400)));
+        assert!(toml::from_str::<C>("every = \"soon\"").is_err());
     }
 }

@@ -15,6 +15,7 @@ pub mod standard_webhooks;
 pub mod trace;
 
 pub use config_file::{load_config_file, ConfigFileError};
+pub use duration::parse_duration;
 pub use health::Health;
 pub use http::{serve, OpsServer};
 pub use logging::init_logging;

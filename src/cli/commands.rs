@@ -164,6 +164,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 async fn run_async(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Ingest(IngestCommand::Webhook(args)) => ingest_webhook(args).await,
+        Command::Ingest(IngestCommand::Subscriptions(args)) => {
+            super::subscriptions::run(args).await
+        }
         Command::Normalize(args) => normalize(args).await,
         Command::Dispatch(DispatchCommand::Webhook(args)) => dispatch_webhook(args).await,
         Command::Dev(args) => crate::dev::run_dev(args).await,
@@ -247,7 +250,11 @@ fn reload_on_sighup(
 
 /// Loads the config file, builds the codec, starts the ops endpoints and signal handling, then
 /// runs the service to completion.
-async fn service<F, Fut>(name: &'static str, common: CommonArgs, body: F) -> anyhow::Result<()>
+pub(super) async fn service<F, Fut>(
+    name: &'static str,
+    common: CommonArgs,
+    body: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(ServiceContext) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,

@@ -5,6 +5,7 @@ mod carriers;
 mod commands;
 mod deadletter;
 mod shipments;
+mod subscriptions;
 mod webhooks;
 pub mod commands_support {
     //! Parsers shared with `dev`.
@@ -80,6 +81,8 @@ pub enum BenchCommand {
 pub enum IngestCommand {
     /// HTTP endpoint for carrier pushes.
     Webhook(commands::IngestWebhookArgs),
+    /// Keeps UPS Track Alert and DHL push subscriptions alive for registered shipments.
+    Subscriptions(subscriptions::IngestSubscriptionsArgs),
 }
 
 #[derive(Debug, Subcommand)]

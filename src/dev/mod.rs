@@ -9,6 +9,7 @@ pub mod dhl_simulator;
 pub mod direct_simulator;
 pub mod fedex_simulator;
 pub mod sample_customer;
+pub mod subscription_api;
 pub mod ups_simulator;
 
 use std::net::SocketAddr;
@@ -260,6 +261,8 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         }
     });
 
+    let ups = subscription_api::DevUps::start(shutdown.clone()).await?;
+
     println!("gluey dev: the whole pipeline in one process (Ctrl-C to stop)");
     println!(
         "  kafka (embedded mock)   {}   topics: {}",
@@ -282,6 +285,10 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     println!("  normalizer              tracking.raw.v1 → tracking.events.v1");
     println!(
         "  dispatch webhook        tracking.events.v1 → http://{customer_addr}/webhooks/tracking"
+    );
+    println!(
+        "  ingest subscriptions    registered UPS shipments → Track Alert (simulated) at {}",
+        ups.api.base_url()
     );
     println!(
         "  metrics / health        http://{}/metrics  /healthz  /readyz",
@@ -327,6 +334,21 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         )));
     }
+    let shipments = ShipmentRegistry::new(&kafka, codec.clone(), &topics)?;
+    let ups = subscription_api::DevUps {
+        customer: customer.clone(),
+        ..ups
+    };
+    let subscriptions = ups
+        .run(
+            &shipments,
+            &kafka,
+            codec.clone(),
+            &topics,
+            &registry,
+            shutdown.clone(),
+        )
+        .await?;
 
     shutdown.cancelled().await;
     println!("gluey dev: stopping");
@@ -336,6 +358,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let _ = ingest.task.await;
     let _ = normalizer.await;
     let _ = dispatcher.await;
+    let _ = subscriptions.await;
     drop(broker);
     Ok(())
 }
