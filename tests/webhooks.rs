@@ -879,3 +879,93 @@ async fn filters_choose_what_each_endpoint_receives() {
     assert_eq!(types[&webhook_id(&eta_changed)], "shipment.eta_changed");
     assert_eq!(types[&webhook_id(&done)], "tracking.event");
 }
+
+/// The operator's way back from a 410: the endpoint is recorded as disabled (`gluey webhooks
+/// endpoints`), what it is owed is dead-lettered for it (`gluey webhooks deadletters`); once it
+/// answers again, `enable` and `replay` bring every owed record, each with its original
+/// `webhook-id` and a fresh ladder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_endpoint_is_enabled_again_and_its_dead_letters_replayed() {
+    let gone = Hook::simple("acme", "acme-retired", Reply::Status(410)).await;
+    let t = WebhookTest::new("wh-operator", &[&gone]);
+    let mut dispatcher = t.dispatcher(0.001, "5s");
+    dispatcher.start().await;
+    let records: Vec<CanonicalRecord> = (1..=3)
+        .map(|n| event("acme", &format!("79460000009{n}"), 1))
+        .collect();
+    let ids: Vec<String> = records.iter().map(webhook_id).collect();
+    t.publish(&records).await;
+    let letters = t.dead_letters(3).await;
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    let mut lettered: Vec<String> = letters.iter().map(|l| webhook_id(&l.record)).collect();
+    lettered.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(lettered, expected, "every owed record is dead-lettered");
+    assert_eq!(
+        gone.receiver.requests().len(),
+        1,
+        "after the 410 nothing more is attempted"
+    );
+
+    let kafka = [
+        "--kafka-bootstrap",
+        t.broker.bootstrap(),
+        "--topic-prefix",
+        &t.prefix,
+    ];
+    let gluey = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend_from_slice(&kafka);
+        all.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (status, out) = run_to_exit(&refs, DEADLINE).await;
+        assert!(status.success(), "gluey {args:?}: {out}");
+        out
+    };
+    let states = run(gluey(&["webhooks", "endpoints"])).await;
+    let state: serde_json::Value = states
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no endpoint state printed: {states}"));
+    assert_eq!(state["endpoint"], "acme-retired", "{states}");
+    assert_eq!(state["state"], "disabled", "{states}");
+    let listed = run(gluey(&[
+        "webhooks",
+        "deadletters",
+        "--endpoint",
+        "acme-retired",
+    ]))
+    .await;
+    for id in &ids {
+        assert!(listed.contains(id.as_str()), "{id} not listed: {listed}");
+    }
+    assert!(!listed.contains("\"payload"), "never a payload: {listed}");
+
+    gone.receiver.set_default(Reply::Status(204));
+    run(gluey(&["webhooks", "enable", "--endpoint", "acme-retired"])).await;
+    wait_metric(&dispatcher, "the endpoint enabled again", DEADLINE, |m| {
+        metric(
+            m,
+            "dispatch_webhook_endpoint_disabled",
+            &[("endpoint", "acme-retired")],
+        ) == 0.0
+    })
+    .await;
+    let replayed = run(gluey(&["webhooks", "replay", "--endpoint", "acme-retired"])).await;
+    assert!(replayed.contains("replayed 3 "), "{replayed}");
+    gone.receiver
+        .wait_delivered("replayed deliveries", &ids, DEADLINE)
+        .await;
+    for request in gone.receiver.requests().iter().skip(1) {
+        assert!(
+            ids.iter().any(|id| id == request.webhook_id()),
+            "unexpected webhook-id {}",
+            request.webhook_id()
+        );
+        assert_eq!(request.attempt(), 1, "a replay starts a fresh ladder");
+    }
+    gone.receiver.assert_all_signed("acme-retired");
+}
