@@ -894,7 +894,17 @@ async fn a_disabled_endpoint_is_enabled_again_and_its_dead_letters_replayed() {
         .map(|n| event("acme", &format!("79460000009{n}"), 1))
         .collect();
     let ids: Vec<String> = records.iter().map(webhook_id).collect();
-    t.publish(&records).await;
+    // The first meets the 410; the others come once the endpoint is known to be gone.
+    t.publish(&records[..1]).await;
+    wait_metric(&dispatcher, "the 410 endpoint disabled", DEADLINE, |m| {
+        metric(
+            m,
+            "dispatch_webhook_endpoint_disabled",
+            &[("endpoint", "acme-retired")],
+        ) == 1.0
+    })
+    .await;
+    t.publish(&records[1..]).await;
     let letters = t.dead_letters(3).await;
     assert_eq!(letters.len(), 3, "{letters:?}");
     let mut lettered: Vec<String> = letters.iter().map(|l| webhook_id(&l.record)).collect();

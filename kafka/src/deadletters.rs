@@ -10,19 +10,19 @@
 //! dispatch letter points at the events topic, which data teams read as exactly once per id) is
 //! refused, naming the topic, before anything is produced.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use gluey_contract::{Codec, DeadLetter, TopicNames};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 
 use crate::headers::TRACEPARENT;
 use crate::producer::{Acked, ProduceError, RecordProducer};
 use crate::settings::KafkaSettings;
+use crate::topic_reader::{read_to_end, ReadError};
 
 /// Header on a replayed record: `<deadletter topic>/<partition>/<offset>` of its letter.
 pub const REPLAYED_FROM: &str = "gluey-replayed-from";
@@ -134,87 +134,41 @@ pub struct DeadLetterListing {
 }
 
 /// Reads every record on `topic`, all partitions from the low to the high watermark as they are
-/// when the call starts (blocking: run it off the async runtime). Fails if no record arrives for
-/// `idle_timeout` while some are still missing, rather than return a partial topic.
+/// when the call starts (blocking: run it off the async runtime). Fails if the end is not reached
+/// within `timeout`, rather than return a partial topic.
 pub fn read_topic(
     kafka: &KafkaSettings,
     topic: &str,
-    idle_timeout: Duration,
+    timeout: Duration,
 ) -> Result<Vec<StoredLetter>, DeadLetterError> {
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", "gluey-deadletter-reader")
-        .set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = config.create()?;
-    let metadata = consumer.fetch_metadata(Some(topic), idle_timeout)?;
-    let topic_error = |reason: String| DeadLetterError::Topic {
-        topic: topic.to_string(),
-        reason,
-    };
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining: HashMap<i32, i64> = HashMap::new();
-    for t in metadata.topics() {
-        if let Some(e) = t.error() {
-            return Err(topic_error(RDKafkaErrorCode::from(e).to_string()));
-        }
-        for p in t.partitions() {
-            let (low, high) = consumer.fetch_watermarks(topic, p.id(), idle_timeout)?;
-            if high > low {
-                assignment.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
-                remaining.insert(p.id(), high - 1);
-            }
-        }
-    }
     let mut out = Vec::new();
-    if remaining.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&assignment)?;
-    let mut idle_since = Instant::now();
-    while !remaining.is_empty() {
-        if idle_since.elapsed() > idle_timeout {
-            let mut missing: Vec<String> = remaining
-                .iter()
-                .map(|(p, last)| format!("partition {p} up to offset {last}"))
-                .collect();
-            missing.sort();
-            return Err(topic_error(format!(
-                "no record for {idle_timeout:?} while reading {}",
-                missing.join(", ")
-            )));
-        }
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message?;
-        let Some(last) = remaining.get(&message.partition()).copied() else {
-            continue; // a partition already read to its high watermark
-        };
-        idle_since = Instant::now();
-        if message.offset() <= last {
-            let headers = message
-                .headers()
-                .map(|hs| {
-                    hs.iter()
-                        .filter_map(|h| {
-                            let value = std::str::from_utf8(h.value?).ok()?;
-                            Some((h.key.to_string(), value.to_string()))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(StoredLetter {
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                headers,
-                value: message.payload().unwrap_or_default().to_vec(),
-            });
-        }
-        if message.offset() >= last {
-            remaining.remove(&message.partition());
-        }
-    }
+    read_to_end(kafka, topic, timeout, |message| {
+        let headers = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .filter_map(|h| {
+                        let value = std::str::from_utf8(h.value?).ok()?;
+                        Some((h.key.to_string(), value.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(StoredLetter {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers,
+            value: message.payload().unwrap_or_default().to_vec(),
+        });
+    })
+    .map_err(|e| match e {
+        ReadError::Kafka(e) => DeadLetterError::Kafka(e),
+        other => DeadLetterError::Topic {
+            topic: topic.to_string(),
+            reason: other.to_string(),
+        },
+    })?;
     out.sort_by_key(|l| (l.partition, l.offset));
     Ok(out)
 }
@@ -227,12 +181,12 @@ pub async fn list(
     codec: &Codec,
     topics: &TopicNames,
     filter: &DeadLetterFilter,
-    idle_timeout: Duration,
+    timeout: Duration,
 ) -> Result<DeadLetterListing, DeadLetterError> {
     let topic = topics.deadletter();
     let stored = {
         let (kafka, reading) = (kafka.clone(), topic.clone());
-        tokio::task::spawn_blocking(move || read_topic(&kafka, &reading, idle_timeout))
+        tokio::task::spawn_blocking(move || read_topic(&kafka, &reading, timeout))
             .await
             .map_err(|e| DeadLetterError::Topic {
                 topic: topic.clone(),

@@ -13,8 +13,8 @@ use gluey_kafka::RecordProducer;
 
 use super::{KafkaArgs, RegistryArgs};
 
-/// How long reading the dead-letter topic may go without a record before it gives up.
-const READ_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long reading the whole dead-letter topic may take before it gives up.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a replayed record may wait for Kafka's ack.
 const REPLAY_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -77,7 +77,7 @@ pub struct ReplayArgs {
     pub dry_run: bool,
 }
 
-fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+pub(super) fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("{s:?} is not an RFC 3339 instant like 2024-05-01T00:00:00Z: {e}"))
@@ -160,7 +160,7 @@ async fn read(
         &codec,
         &kafka.topics(),
         &selection.filter(),
-        READ_IDLE_TIMEOUT,
+        READ_TIMEOUT,
     )
     .await?;
     for u in &listing.unreadable {

@@ -12,6 +12,7 @@ use gluey_dispatcher::endpoint_state::EndpointState;
 use gluey_dispatcher::operator;
 use gluey_kafka::RecordProducer;
 
+use super::deadletter::parse_rfc3339;
 use super::{KafkaArgs, RegistryArgs};
 
 #[derive(Debug, Subcommand)]
@@ -70,12 +71,6 @@ pub struct ReplayArgs {
     /// Print what would be replayed; produce nothing.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 instant like 2024-05-01T00:00:00Z: {e}"))
 }
 
 fn producer(kafka: &KafkaArgs) -> anyhow::Result<RecordProducer> {
