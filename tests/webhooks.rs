@@ -979,3 +979,48 @@ async fn a_disabled_endpoint_is_enabled_again_and_its_dead_letters_replayed() {
     }
     gone.receiver.assert_all_signed("acme-retired");
 }
+
+/// An endpoint that fails every attempt for days (five, compressed to seconds) is disabled, with
+/// the gauge, an error log and the records it is owed dead-lettered as `endpoint_disabled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failing_for_days_is_disabled() {
+    // Five days at this scale are 8.64 s; the whole ladder of one delivery is ~5.2 s, so the
+    // endpoint is only disabled if failures keep coming after a delivery has used its attempts.
+    let scale = 0.00002;
+    let failing = Hook::simple("acme", "acme-failing", Reply::Status(500)).await;
+    let t = WebhookTest::new("wh-failing-for-days", &[&failing]);
+    let mut dispatcher = t.dispatcher(scale, "5s");
+    dispatcher.start().await;
+    let started = Instant::now();
+    let mut n = 0;
+    wait_for("the failing endpoint disabled", LONG, || {
+        n += 1;
+        let record = event("acme", &format!("7946001{n:05}"), 1);
+        let (t, dispatcher) = (&t, &dispatcher);
+        async move {
+            t.publish(std::slice::from_ref(&record)).await;
+            let m = dispatcher.metrics().await;
+            (metric(
+                &m,
+                "dispatch_webhook_endpoint_disabled",
+                &[("endpoint", "acme-failing")],
+            ) == 1.0)
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() >= scaled(Duration::from_secs(5 * 24 * 3600), scale),
+        "disabled after {:?}, before five (scaled) days of failures",
+        started.elapsed()
+    );
+    let letters = t.dead_letters(1).await;
+    assert!(
+        letters.iter().any(|l| l.reason == "endpoint_disabled"),
+        "{letters:?}"
+    );
+    dispatcher
+        .wait_for_log("endpoint disabled; its deliveries are dead-lettered", 1)
+        .await;
+    assert!(failing.receiver.requests().iter().all(|r| !r.delivered()));
+}
