@@ -281,6 +281,29 @@ impl CarrierPushSection {
         if let Some(dhl) = &subscriptions.dhl {
             dhl.validate()?;
         }
+        // DHL pushes with the header and token its subscription registered: they must be ones
+        // the push route accepts, or every push would be refused.
+        if let (Some(push), Some(sub)) = (&self.dhl, &subscriptions.dhl) {
+            if !sub.hook_header.eq_ignore_ascii_case(&push.header) {
+                return Err(field_error(
+                    "carriers.dhl.subscriptions.hook_header",
+                    format!(
+                        "{:?} differs from carriers.dhl.header {:?}, which pushes are checked against",
+                        sub.hook_header, push.header
+                    ),
+                ));
+            }
+            if !push
+                .tokens
+                .iter()
+                .any(|t| t.expose() == sub.hook_token.expose())
+            {
+                return Err(field_error(
+                    "carriers.dhl.subscriptions.hook_token",
+                    "is none of carriers.dhl.tokens, which pushes are checked against",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -311,7 +311,12 @@ pub struct SubscriptionsConfig {
 mod tests {
     use crate::config::CarrierPushSection;
 
+    // A carrier that pushes on subscription has its push credentials configured too.
     const UPS: &str = r#"
+[carriers.ups]
+api_keys = ["id"]
+credentials = ["credential"]
+
 [carriers.ups.subscriptions]
 base_url = "https://wwwcie.ups.com"
 client_id = "id"
@@ -319,6 +324,10 @@ client_secret = "${SECRET}"
 "#;
 
     const DHL: &str = r#"
+[carriers.dhl]
+header = "x-gluey-dhl-token"
+tokens = ["token"]
+
 [carriers.dhl.subscriptions]
 base_url = "https://api-eu.dhl.com"
 api_key = "key"
@@ -394,11 +403,31 @@ service = "parcel-de"
             let err = load(&format!("{DHL}{extra}\n")).unwrap_err();
             assert!(err.contains(field), "{extra}: {err}");
         }
-        let err = load(&DHL.replace("x-gluey-dhl-token", "x token")).unwrap_err();
+        let err = load(&DHL.replace(
+            "hook_header = \"x-gluey-dhl-token\"",
+            "hook_header = \"x token\"",
+        ))
+        .unwrap_err();
         assert!(
             err.contains("carriers.dhl.subscriptions.hook_header"),
             "{err}"
         );
+        // The hook must be one the push route accepts.
+        for (from, to, field) in [
+            (
+                "hook_header = \"x-gluey-dhl-token\"",
+                "hook_header = \"x-other\"",
+                "carriers.dhl.subscriptions.hook_header",
+            ),
+            (
+                "hook_token = \"token\"",
+                "hook_token = \"other\"",
+                "carriers.dhl.subscriptions.hook_token",
+            ),
+        ] {
+            let err = load(&DHL.replace(from, to)).unwrap_err();
+            assert!(err.contains(field), "{to}: {err}");
+        }
         let err = load(&UPS.replace("https://wwwcie.ups.com", "ftp://ups.example")).unwrap_err();
         assert!(err.contains("carriers.ups.subscriptions.base_url"), "{err}");
         let err = load(&format!("{UPS}validity = \"soon\"\n")).unwrap_err();
