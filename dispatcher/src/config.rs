@@ -90,6 +90,8 @@ impl FilterSection {
 }
 
 pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// One attempt in about 17 minutes; anything slower is a misconfiguration.
+pub const MIN_RATE_LIMIT: f64 = 0.001;
 
 /// A validated endpoint.
 #[derive(Debug, Clone)]
@@ -185,10 +187,10 @@ pub fn endpoints(
                 return Err(error("max_concurrency", "must be at least 1".into()));
             }
             if let Some(rate) = hook.rate_limit {
-                if !(rate.is_finite() && rate > 0.0) {
+                if !(rate.is_finite() && rate >= MIN_RATE_LIMIT) {
                     return Err(error(
                         "rate_limit",
-                        "must be a positive number of requests per second".into(),
+                        format!("must be at least {MIN_RATE_LIMIT} requests per second"),
                     ));
                 }
             }

@@ -31,17 +31,15 @@ impl Held {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Breaker {
     consecutive_failures: u32,
     /// Open until then; after it, one probe at a time is let through.
     open_until: Option<Instant>,
     cooldown: Duration,
     probing: bool,
-    /// Since when every attempt has failed (wall clock: compared with deliveries' first
-    /// attempts, which survive restarts).
+    /// Since when every attempt this process made has failed.
     failing_since: Option<DateTime<Utc>>,
-    last_success: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -54,7 +52,9 @@ struct Bucket {
 pub struct EndpointRuntime {
     pub config: EndpointConfig,
     slots: Arc<Semaphore>,
-    breaker: Mutex<Breaker>,
+    /// Shared with the runtime a reload replaces, so an attempt in flight across a reload
+    /// reports to the same breaker.
+    breaker: Arc<Mutex<Breaker>>,
     bucket: Mutex<Bucket>,
     disabled: Mutex<Option<String>>,
 }
@@ -79,7 +79,7 @@ impl EndpointRuntime {
         EndpointRuntime {
             slots: Arc::new(Semaphore::new(config.max_concurrency)),
             config,
-            breaker: Mutex::new(Breaker::default()),
+            breaker: Arc::new(Mutex::new(Breaker::default())),
             bucket: Mutex::new(Bucket {
                 tokens: 1.0,
                 refilled: Instant::now(),
@@ -93,7 +93,7 @@ impl EndpointRuntime {
     pub fn rebuilt(old: &EndpointRuntime, config: EndpointConfig) -> EndpointRuntime {
         EndpointRuntime {
             slots: old.slots.clone(),
-            breaker: Mutex::new(lock(&old.breaker).clone()),
+            breaker: old.breaker.clone(),
             bucket: Mutex::new(Bucket {
                 tokens: 1.0,
                 refilled: Instant::now(),
@@ -180,38 +180,26 @@ impl EndpointRuntime {
 
     pub fn succeeded(&self) {
         let mut b = lock(&self.breaker);
-        *b = Breaker {
-            last_success: Some(Utc::now()),
-            ..Breaker::default()
-        };
+        *b = Breaker::default();
     }
 
-    /// Records a failed attempt of a delivery first attempted at `first_attempt_at`.
-    pub fn failed(
-        &self,
-        policy: &RetryPolicy,
-        probe: bool,
-        first_attempt_at: DateTime<Utc>,
-    ) -> AfterFailure {
+    /// Records a failed attempt (`probe`: the one the open breaker let through).
+    pub fn failed(&self, policy: &RetryPolicy, probe: bool) -> AfterFailure {
         let now = Utc::now();
         let mut b = lock(&self.breaker);
         b.consecutive_failures += 1;
-        let mut since = b.failing_since.unwrap_or(now);
-        if b.last_success.is_none_or(|s| s < first_attempt_at) {
-            // This delivery has been failing since its first attempt (also across restarts).
-            since = since.min(first_attempt_at);
-        }
-        b.failing_since = Some(since);
-        if probe || b.consecutive_failures >= policy.breaker_threshold {
-            b.cooldown = if probe {
-                (b.cooldown * 2).min(policy.breaker_max_cooldown)
-            } else if b.cooldown.is_zero() {
-                policy.breaker_cooldown
-            } else {
-                b.cooldown
-            };
-            b.open_until = Some(Instant::now() + b.cooldown);
+        // Counted from the first failure this process saw without a success since: a restart
+        // starts the count again rather than risk disabling an endpoint that succeeded meanwhile.
+        let since = *b.failing_since.get_or_insert(now);
+        if probe {
             b.probing = false;
+            b.cooldown = (b.cooldown * 2)
+                .max(policy.breaker_cooldown)
+                .min(policy.breaker_max_cooldown);
+            b.open_until = Some(Instant::now() + b.cooldown);
+        } else if b.consecutive_failures >= policy.breaker_threshold && b.open_until.is_none() {
+            b.cooldown = policy.breaker_cooldown;
+            b.open_until = Some(Instant::now() + b.cooldown);
         }
         let failing_for = (now - since).to_std().unwrap_or(Duration::ZERO);
         if failing_for >= policy.disable_after {
@@ -261,12 +249,11 @@ mod tests {
     #[tokio::test]
     async fn the_breaker_opens_after_the_threshold_and_lets_one_probe_through() {
         let (r, p) = (runtime(4, None), policy());
-        let first = Utc::now();
         for _ in 0..p.breaker_threshold - 1 {
-            assert_eq!(r.failed(&p, false, first), AfterFailure::Continue);
+            assert_eq!(r.failed(&p, false), AfterFailure::Continue);
         }
         assert!(r.admit(&p).await.is_ok(), "below the threshold");
-        r.failed(&p, false, first);
+        r.failed(&p, false);
         let (held, wait) = r.admit(&p).await.unwrap_err();
         assert_eq!(held, Held::Breaker);
         assert!(wait <= p.breaker_cooldown);
@@ -287,12 +274,16 @@ mod tests {
     async fn a_failed_probe_doubles_the_cooldown() {
         let (r, p) = (runtime(4, None), policy());
         for _ in 0..p.breaker_threshold {
-            r.failed(&p, false, Utc::now());
+            r.failed(&p, false);
         }
         let wait = r.admit(&p).await.unwrap_err().1;
         tokio::time::sleep(wait).await;
         let probe = r.admit(&p).await.unwrap();
-        r.failed(&p, probe.probe, Utc::now());
+        // An attempt admitted before the breaker opened fails meanwhile: the probe stays the
+        // only one.
+        r.failed(&p, false);
+        assert_eq!(r.admit(&p).await.unwrap_err().0, Held::Breaker);
+        r.failed(&p, probe.probe);
         let (held, wait) = r.admit(&p).await.unwrap_err();
         assert_eq!(held, Held::Breaker);
         assert!(wait > p.breaker_cooldown, "{wait:?}");
@@ -316,18 +307,38 @@ mod tests {
     }
 
     #[test]
-    fn failing_since_a_delivery_first_attempt_long_ago_disables() {
-        let (r, p) = (runtime(1, None), policy());
-        let long_ago = Utc::now() - chrono::Duration::days(6);
-        assert_eq!(r.failed(&p, false, long_ago), AfterFailure::Disable);
-        let fresh = runtime(1, None);
-        assert_eq!(fresh.failed(&p, false, Utc::now()), AfterFailure::Continue);
-        // A success after the delivery's first attempt: it is not the endpoint that fails.
+    fn failing_without_a_success_for_the_window_disables() {
+        let p = RetryPolicy {
+            disable_after: Duration::from_millis(30),
+            ..policy()
+        };
+        let r = runtime(1, None);
+        assert_eq!(r.failed(&p, false), AfterFailure::Continue);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(r.failed(&p, false), AfterFailure::Disable);
+        // A success in between starts the window again.
         let recovering = runtime(1, None);
+        recovering.failed(&p, false);
+        std::thread::sleep(Duration::from_millis(40));
         recovering.succeeded();
-        assert_eq!(
-            recovering.failed(&p, false, Utc::now() - chrono::Duration::days(6)),
-            AfterFailure::Continue
+        assert_eq!(recovering.failed(&p, false), AfterFailure::Continue);
+    }
+
+    #[tokio::test]
+    async fn a_reload_during_a_probe_keeps_one_breaker() {
+        let (old, p) = (runtime(4, None), policy());
+        for _ in 0..p.breaker_threshold {
+            old.failed(&p, false);
+        }
+        tokio::time::sleep(old.admit(&p).await.unwrap_err().1).await;
+        let probe = old.admit(&p).await.unwrap();
+        let reloaded = EndpointRuntime::rebuilt(&old, old.config.clone());
+        // The probe's answer reaches the breaker the new runtime uses.
+        old.succeeded();
+        drop(probe);
+        assert!(
+            !reloaded.admit(&p).await.unwrap().probe,
+            "closed for the new runtime too"
         );
     }
 }

@@ -74,11 +74,14 @@ impl OffsetTracker {
     }
 }
 
-/// Reports one input record finished when the last clone is dropped, unless some holder
-/// abandoned it (shutdown in the middle): then the record stays unfinished and is read again.
-#[derive(Debug, Clone)]
+/// One holder's share of an input record's work. The record counts as finished when every
+/// holder (each clone) has called [`Completion::settle`]; a holder dropped without settling
+/// (shutdown in the middle, a panic, a read-ahead record let go) leaves it unfinished, so its
+/// offset is never stored and it is read again.
+#[derive(Debug)]
 pub struct Completion {
     inner: Arc<CompletionInner>,
+    settled: bool,
 }
 
 #[derive(Debug)]
@@ -105,11 +108,31 @@ impl Completion {
                 abandoned: AtomicBool::new(false),
                 finished,
             }),
+            settled: false,
         }
     }
 
-    pub fn abandon(&self) {
-        self.inner.abandoned.store(true, Ordering::SeqCst);
+    /// This holder's work is durably done.
+    pub fn settle(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Clone for Completion {
+    /// Another holder, which must settle too.
+    fn clone(&self) -> Completion {
+        Completion {
+            inner: self.inner.clone(),
+            settled: false,
+        }
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inner.abandoned.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -159,17 +182,26 @@ mod tests {
     }
 
     #[test]
-    fn completion_reports_once_when_every_holder_is_done_unless_abandoned() {
+    fn completion_reports_once_when_every_holder_settled_and_never_otherwise() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let c = Completion::new("a", 1, 9, tx.clone());
         let c2 = c.clone();
-        drop(c);
-        assert!(rx.try_recv().is_err());
-        drop(c2);
+        c.settle();
+        assert!(rx.try_recv().is_err(), "one holder still working");
+        c2.settle();
         assert_eq!(rx.try_recv().unwrap(), ("a".to_string(), 1, 9));
-        let abandoned = Completion::new("a", 1, 10, tx);
-        abandoned.clone().abandon();
-        drop(abandoned);
+        // A holder dropped without settling (shutdown, a panic): the record stays unfinished.
+        let dropped = Completion::new("a", 1, 10, tx.clone());
+        let other = dropped.clone();
+        drop(dropped);
+        other.settle();
         assert!(rx.try_recv().is_err());
+        let panicked = Completion::new("a", 1, 11, tx);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _holder = panicked;
+            panic!("a delivery task panics");
+        }));
+        assert!(result.is_err());
+        assert!(rx.try_recv().is_err(), "a panic never counts as finished");
     }
 }

@@ -61,19 +61,24 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> Answer {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date, relative to `now`, times `scale`.
+/// The longest `Retry-After` taken at its word; the clamp to twice the schedule applies anyway,
+/// this only keeps absurd values from overflowing.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// `Retry-After` as seconds or an HTTP date, relative to `now`, times `scale` (in (0, 1]).
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>, scale: f64) -> Option<Duration> {
     let value = value.trim();
     let wait = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
+        Ok(seconds) => Duration::from_secs(seconds.min(RETRY_AFTER_CAP.as_secs())),
         Err(_) => {
             let at = DateTime::parse_from_rfc2822(value).ok()?;
             (at.with_timezone(&Utc) - now)
                 .to_std()
                 .unwrap_or(Duration::ZERO)
+                .min(RETRY_AFTER_CAP)
         }
     };
-    Some(wait.mul_f64(scale))
+    Duration::try_from_secs_f64(wait.as_secs_f64() * scale).ok()
 }
 
 /// The pause before the next attempt after `attempts_made` attempts, the last of which failed
@@ -247,6 +252,15 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now, 1.0), None);
+        // An endpoint's absurd value neither panics nor waits for ever.
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now, 1.0),
+            Some(RETRY_AFTER_CAP)
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now, 1.0),
+            Some(RETRY_AFTER_CAP)
+        );
     }
 
     #[test]

@@ -72,8 +72,41 @@ struct Ctx {
     shutdown: CancellationToken,
     /// Runtime state per endpoint id, rebuilt for endpoints whose configuration changed.
     endpoints: Mutex<Endpoints>,
-    /// Endpoints disabled on `delivery.webhook.endpoints.v1`, by id, with the reason.
-    disabled: Mutex<HashMap<String, String>>,
+    /// Which endpoints are disabled.
+    disabled: Mutex<Disabled>,
+}
+
+/// Disabled endpoints: as recorded on `delivery.webhook.endpoints.v1`, and as this process
+/// disabled them (kept until the record is read back, or an operator enabled the endpoint
+/// after), so a refresh that started before a disable, or a record that could not be written,
+/// does not enable the endpoint again.
+#[derive(Debug, Default)]
+struct Disabled {
+    recorded: HashMap<String, EndpointState>,
+    local: HashMap<String, (String, chrono::DateTime<Utc>)>,
+}
+
+impl Disabled {
+    fn reason(&self, id: &str) -> Option<String> {
+        if let Some((reason, _)) = self.local.get(id) {
+            return Some(reason.clone());
+        }
+        match self.recorded.get(id) {
+            Some(EndpointState::Disabled { reason, .. }) => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
+    fn refreshed(&mut self, recorded: HashMap<String, EndpointState>) {
+        self.local.retain(|id, (_, at)| match recorded.get(id) {
+            // Read back: the record stands for it now.
+            Some(EndpointState::Disabled { .. }) => false,
+            // An operator enabled it after this process disabled it.
+            Some(EndpointState::Enabled { at: enabled, .. }) => enabled < at,
+            None => true,
+        });
+        self.recorded = recorded;
+    }
 }
 
 struct Endpoints {
@@ -106,7 +139,7 @@ pub async fn run_webhook_dispatcher(
             from: None,
             by_id: HashMap::new(),
         }),
-        disabled: Mutex::new(HashMap::new()),
+        disabled: Mutex::new(Disabled::default()),
     });
     // Which endpoints are disabled, before the first delivery; then kept up to date.
     ctx.refresh_disabled().await;
@@ -161,6 +194,9 @@ impl Lane {
     }
 }
 
+/// Whether an unreadable input was dead-lettered (true), or shutdown came first (false).
+struct Settled(bool);
+
 /// A delivery read ahead on a retry lane, waiting for its due time.
 struct Waiting {
     partition: i32,
@@ -191,33 +227,54 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
     let mut serial = 0u64;
     let in_flight = ctx.metrics.in_flight.with_label_values(&[&lane.name()]);
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    // Reading is paused (not stopped: the consumer keeps polling, so it stays in its group)
+    // while the lane is full.
+    let mut paused = false;
+    // Partitions revoked since last looked at: another member (or this one, afresh) reads them
+    // from their committed offsets, so what was read ahead of them is let go unfinished and
+    // their offsets start over. Looked at before every new record too, since the rebalance
+    // happens inside `recv`, before it returns the new assignment's first record.
+    let drop_revoked =
+        |tracker: &mut OffsetTracker, parked: &mut HashMap<u64, Waiting>, paused: &mut bool| {
+            let revoked = revocations.take();
+            if revoked.is_empty() {
+                return;
+            }
+            *paused = false;
+            for partition in revoked {
+                tracker.forget(&topic, partition);
+                parked.retain(|_, w| w.partition != partition);
+            }
+        };
     loop {
         if matches!(lane, Lane::Main) {
             health.beat();
         }
-        for partition in revocations.take() {
-            // Another member (or this one, afresh) reads it from its committed offset: what was
-            // read ahead is dropped unfinished, and the partition's offsets start over.
-            tracker.forget(&topic, partition);
-            let lost: Vec<u64> = parked
-                .iter()
-                .filter(|(_, w)| w.partition == partition)
-                .map(|(k, _)| *k)
-                .collect();
-            for key in lost {
-                if let Some(w) = parked.remove(&key) {
-                    w.completion.abandon();
-                }
-            }
-        }
+        drop_revoked(&mut tracker, &mut parked, &mut paused);
         in_flight.set(tracker.in_flight() as i64);
+        // Keys of records let go stay in the heap until they come up; they are skipped then.
         let next_due = waiting
             .peek()
             .map(|Reverse((due, _))| (*due - Utc::now()).to_std().unwrap_or(Duration::ZERO));
         let room = match lane {
             Lane::Main => tracker.in_flight() < ctx.config.max_in_flight,
-            Lane::Retry(_) => waiting.len() < ctx.config.read_ahead,
+            Lane::Retry(_) => parked.len() < ctx.config.read_ahead,
         };
+        if room == paused {
+            if let Ok(assignment) = consumer.assignment() {
+                let switched = if room {
+                    consumer.resume(&assignment)
+                } else {
+                    consumer.pause(&assignment)
+                };
+                match switched {
+                    Ok(()) => paused = !room,
+                    Err(e) => {
+                        tracing::warn!(error = %e, lane = lane.name(), "cannot pause or resume reading")
+                    }
+                }
+            }
+        }
         tokio::select! {
             biased;
             _ = ctx.shutdown.cancelled() => break,
@@ -240,7 +297,7 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
                     }
                 }
             }
-            m = consumer.recv(), if room => {
+            m = consumer.recv() => {
                 let message = match m {
                     Ok(m) => m,
                     Err(e) => {
@@ -248,6 +305,7 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
                         continue;
                     }
                 };
+                drop_revoked(&mut tracker, &mut parked, &mut paused);
                 tracker.begin(message.topic(), message.partition(), message.offset());
                 let completion = Completion::new(
                     message.topic(),
@@ -257,24 +315,25 @@ async fn run_lane(ctx: Arc<Ctx>, lane: Lane, health: Health) -> Result<(), Dispa
                 );
                 match lane {
                     Lane::Main => ctx.clone().dispatch(&message, completion).await,
-                    Lane::Retry(_) => {
-                        if let Some(delivery) = ctx.read_delivery(&message, &completion).await {
+                    Lane::Retry(_) => match ctx.read_delivery(&message).await {
+                        Ok(delivery) => {
                             serial += 1;
                             waiting.push(Reverse((delivery.due_at, serial)));
                             let partition = message.partition();
                             parked.insert(serial, Waiting { partition, delivery, completion });
                         }
-                    }
+                        Err(Settled(true)) => completion.settle(),
+                        // Shutdown before the dead letter was written: read again.
+                        Err(Settled(false)) => drop(completion),
+                    },
                 }
             }
             _ = heartbeat.tick() => {}
         }
     }
-    // Drain: deliveries read ahead but not yet due stay unfinished (read again after the
+    // Drain: deliveries read ahead but not yet due are let go unfinished (read again after the
     // restart); those in flight may finish (bounded); store what is done, commit.
-    for (_, waiting) in parked.drain() {
-        waiting.completion.abandon();
-    }
+    parked.clear();
     let deadline = Instant::now() + ctx.config.attempt_timeout + Duration::from_secs(2);
     while tracker.in_flight() > 0 && Instant::now() < deadline {
         match tokio::time::timeout_at(deadline.into(), finished.recv()).await {
@@ -328,7 +387,7 @@ impl Ctx {
         }
         let runtime = endpoints.by_id.get(id).cloned()?;
         drop(endpoints);
-        runtime.set_disabled(lock(&self.disabled).get(id).cloned());
+        runtime.set_disabled(lock(&self.disabled).reason(id));
         Some(runtime)
     }
 
@@ -337,21 +396,15 @@ impl Ctx {
         let topic = self.config.topics.webhook_endpoints();
         match tokio::task::spawn_blocking(move || endpoint_state::read_all(&kafka, &topic)).await {
             Ok(Ok(states)) => {
-                let disabled: HashMap<String, String> = states
-                    .into_iter()
-                    .filter_map(|(id, state)| match state {
-                        EndpointState::Disabled { reason, .. } => Some((id, reason)),
-                        EndpointState::Enabled { .. } => None,
-                    })
-                    .collect();
+                let mut disabled = lock(&self.disabled);
+                disabled.refreshed(states);
                 let current = self.config.endpoints.current();
                 for endpoint in current.iter() {
                     self.metrics
                         .endpoint_disabled
                         .with_label_values(&[&endpoint.id])
-                        .set(i64::from(disabled.contains_key(&endpoint.id)));
+                        .set(i64::from(disabled.reason(&endpoint.id).is_some()));
                 }
-                *lock(&self.disabled) = disabled;
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read endpoint states; keeping the last known")
@@ -360,47 +413,43 @@ impl Ctx {
         }
     }
 
-    /// Starts the deliveries of one input record to every endpoint that wants it.
+    /// Starts the deliveries of one input record to every endpoint that wants it; the record is
+    /// finished when each has settled.
     async fn dispatch(self: Arc<Self>, message: &BorrowedMessage<'_>, completion: Completion) {
         let bytes = message.payload().unwrap_or_default();
         let record = match self.codec.decode::<CanonicalRecord>(bytes).await {
             Ok(record) => record,
             Err(e) => {
-                if !self.dead_letter_input(message, e.to_string()).await {
-                    completion.abandon();
+                if self.dead_letter_input(message, e.to_string()).await {
+                    completion.settle();
                 }
                 return;
             }
         };
-        let Some(customer) = record.customer_id.as_deref() else {
-            self.metrics
-                .skipped
-                .with_label_values(&["no_customer"])
-                .inc();
-            return;
-        };
-        if record
+        let skipped = if record.customer_id.is_none() {
+            Some("no_customer")
+        } else if record
             .event
             .as_ref()
             .is_some_and(|e| e.flags.iter().any(|f| f == "post_terminal"))
         {
             // Recorded on the topic, not re-notified (DESIGN.md).
-            self.metrics
-                .skipped
-                .with_label_values(&["post_terminal"])
-                .inc();
-            return;
-        }
+            Some("post_terminal")
+        } else {
+            None
+        };
         let all = self.config.endpoints.current();
         let matching: Vec<&EndpointConfig> = all
             .iter()
-            .filter(|e| e.customer_id == customer && e.filter.matches(&record))
+            .filter(|e| {
+                record.customer_id.as_deref() == Some(e.customer_id.as_str())
+                    && e.filter.matches(&record)
+            })
             .collect();
-        if matching.is_empty() {
-            self.metrics
-                .skipped
-                .with_label_values(&["no_endpoint"])
-                .inc();
+        let skipped = skipped.or(matching.is_empty().then_some("no_endpoint"));
+        if let Some(reason) = skipped {
+            self.metrics.skipped.with_label_values(&[reason]).inc();
+            completion.settle();
             return;
         }
         let now = Utc::now();
@@ -416,36 +465,25 @@ impl Ctx {
             };
             tokio::spawn(deliver(self.clone(), delivery, completion.clone()));
         }
+        // Each delivery holds its own share now.
+        completion.settle();
     }
 
-    /// A delivery from a retry topic; a malformed one is dead-lettered (not skipped).
-    async fn read_delivery(
-        &self,
-        message: &BorrowedMessage<'_>,
-        completion: &Completion,
-    ) -> Option<Delivery> {
-        let record = match self
+    /// A delivery from a retry topic. A malformed one is dead-lettered (not skipped):
+    /// `Err(Settled(true))` once it is, `Err(Settled(false))` if shutdown came first.
+    async fn read_delivery(&self, message: &BorrowedMessage<'_>) -> Result<Delivery, Settled> {
+        let reason = match self
             .codec
             .decode::<CanonicalRecord>(message.payload().unwrap_or_default())
             .await
         {
-            Ok(record) => record,
-            Err(e) => {
-                if !self.dead_letter_input(message, e.to_string()).await {
-                    completion.abandon();
-                }
-                return None;
-            }
+            Ok(record) => match Delivery::from_message(message, record) {
+                Ok(delivery) => return Ok(delivery),
+                Err(e) => e.to_string(),
+            },
+            Err(e) => e.to_string(),
         };
-        match Delivery::from_message(message, record) {
-            Ok(delivery) => Some(delivery),
-            Err(e) => {
-                if !self.dead_letter_input(message, e.to_string()).await {
-                    completion.abandon();
-                }
-                None
-            }
-        }
+        Err(Settled(self.dead_letter_input(message, reason).await))
     }
 
     /// An input this dispatcher cannot read goes to the pipeline's dead-letter topic.
@@ -523,11 +561,14 @@ impl Ctx {
         }
     }
 
-    /// To the retry topic for a pause of `delay`.
-    async fn schedule(&self, mut delivery: Delivery, delay: Duration) -> bool {
+    /// To the retry topic for a pause of `delay`, at least ladder step `min_step` (0-based): a
+    /// jittered pause a little shorter than its step still goes to that step's topic.
+    async fn schedule(&self, mut delivery: Delivery, delay: Duration, min_step: usize) -> bool {
         delivery.due_at = Utc::now()
             + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::days(1));
-        let step = retry::retry_step(&self.config.retry, delay);
+        let step = retry::retry_step(&self.config.retry, delay)
+            .max(min_step)
+            .min(self.config.retry.ladder.len().saturating_sub(1));
         self.metrics
             .scheduled
             .with_label_values(&[&delivery.endpoint, &(step + 1).to_string()])
@@ -559,7 +600,9 @@ impl Ctx {
     async fn disable(&self, endpoint: &EndpointRuntime, reason: String) {
         tracing::error!(endpoint = endpoint.id(), url = %endpoint.config.url, %reason, "endpoint disabled; its deliveries are dead-lettered until an operator enables it again");
         endpoint.set_disabled(Some(reason.clone()));
-        lock(&self.disabled).insert(endpoint.id().to_string(), reason.clone());
+        lock(&self.disabled)
+            .local
+            .insert(endpoint.id().to_string(), (reason.clone(), Utc::now()));
         self.metrics
             .endpoint_disabled
             .with_label_values(&[endpoint.id()])
@@ -628,11 +671,11 @@ impl Ctx {
 /// Takes one delivery as far as it can go now: attempted (delivered, or on to the retry path or
 /// the dead letters), or held for later without using an attempt.
 async fn deliver(ctx: Arc<Ctx>, mut delivery: Delivery, completion: Completion) {
-    let done = deliver_once(&ctx, &mut delivery).await;
-    if !done {
-        // Shutdown before the delivery was settled: its input is read again after a restart.
-        completion.abandon();
+    if deliver_once(&ctx, &mut delivery).await {
+        completion.settle();
     }
+    // Otherwise shutdown came before the delivery was settled: dropping the completion
+    // unsettled leaves its input to be read again after a restart.
 }
 
 async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
@@ -654,7 +697,7 @@ async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
                 .held
                 .with_label_values(&[endpoint.id(), held.label()])
                 .inc();
-            return ctx.schedule(delivery.clone(), wait).await;
+            return ctx.schedule(delivery.clone(), wait, 0).await;
         }
     };
     let started = Instant::now();
@@ -668,7 +711,7 @@ async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
         .with_label_values(&[&customer, endpoint.id()])
         .observe(started.elapsed().as_secs_f64());
     delivery.attempts += 1;
-    let first_attempt_at = *delivery.first_attempt_at.get_or_insert_with(Utc::now);
+    delivery.first_attempt_at.get_or_insert_with(Utc::now);
     let webhook_id = payload::webhook_id(&delivery.record);
     let outcome = match &answer {
         Answer::Delivered => "delivered".to_string(),
@@ -703,7 +746,7 @@ async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
         }
         Answer::Failed(failure) => {
             delivery.last_error = Some(format!("{}: {}", failure.kind, failure.detail));
-            let after = endpoint.failed(policy, admission.probe, first_attempt_at);
+            let after = endpoint.failed(policy, admission.probe);
             let jitter = rand::rng().random_range(-1.0..=1.0);
             let next = retry::next_delay(policy, delivery.attempts, &failure, jitter);
             tracing::warn!(endpoint = endpoint.id(), webhook_id, attempt = delivery.attempts, failure = failure.kind, detail = failure.detail, retry_in = ?next, "delivery attempt failed");
@@ -719,7 +762,11 @@ async fn deliver_once(ctx: &Ctx, delivery: &mut Delivery) -> bool {
                 ctx.dead_letter(delivery, "endpoint_disabled").await
             } else {
                 match next {
-                    Some(delay) => ctx.schedule(delivery.clone(), delay).await,
+                    Some(delay) => {
+                        let step =
+                            usize::try_from(delivery.attempts.saturating_sub(1)).unwrap_or(0);
+                        ctx.schedule(delivery.clone(), delay, step).await
+                    }
                     None => ctx.dead_letter(delivery, "attempts_exhausted").await,
                 }
             }
