@@ -953,6 +953,17 @@ async fn a_disabled_endpoint_is_enabled_again_and_its_dead_letters_replayed() {
         assert!(listed.contains(id.as_str()), "{id} not listed: {listed}");
     }
     assert!(!listed.contains("\"payload"), "never a payload: {listed}");
+    for line in listed.lines().filter(|l| l.starts_with('{')) {
+        let letter: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            letter["at"].is_string(),
+            "when it was dead-lettered: {line}"
+        );
+        assert!(
+            ["gone", "endpoint_disabled"].contains(&letter["reason"].as_str().unwrap_or("")),
+            "{line}"
+        );
+    }
 
     gone.receiver.set_default(Reply::Status(204));
     run(gluey(&["webhooks", "enable", "--endpoint", "acme-retired"])).await;

@@ -14,8 +14,9 @@ pub const ATTEMPT: &str = "gluey-attempt";
 pub const DUE_AT: &str = "gluey-due-at";
 pub const FIRST_ATTEMPT_AT: &str = "gluey-first-attempt-at";
 pub const LAST_ERROR: &str = "gluey-last-error";
-/// Why a delivery was dead-lettered.
+/// Why a delivery was dead-lettered, and when.
 pub const REASON: &str = "gluey-reason";
+pub const DEADLETTERED_AT: &str = "gluey-deadlettered-at";
 pub const TRACEPARENT: &str = "traceparent";
 
 #[derive(Debug, Clone)]
@@ -65,10 +66,12 @@ impl Delivery {
                 key: TRACEPARENT,
                 value: Some(self.record.trace_id.as_bytes()),
             });
+        let deadlettered_at = reason.map(|_| time(Utc::now()));
         for (key, value) in [
             (FIRST_ATTEMPT_AT, first.as_deref()),
             (LAST_ERROR, self.last_error.as_deref()),
             (REASON, reason),
+            (DEADLETTERED_AT, deadlettered_at.as_deref()),
         ] {
             if let Some(value) = value {
                 headers = headers.insert(Header {

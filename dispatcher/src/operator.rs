@@ -63,7 +63,7 @@ pub struct DeadDelivery {
     pub reason: String,
     pub attempts: u32,
     pub last_error: Option<String>,
-    /// When it was dead-lettered (its `gluey-due-at`: the last time it was due).
+    /// When it was dead-lettered.
     pub at: Option<DateTime<Utc>>,
     pub webhook_id: Option<String>,
     pub stored: StoredLetter,
@@ -92,7 +92,7 @@ pub async fn dead_deliveries(
             continue;
         }
         let at = letter
-            .header(delivery::DUE_AT)
+            .header(delivery::DEADLETTERED_AT)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc));
         if since.is_some_and(|since| at.is_none_or(|at| at < since)) {

@@ -194,6 +194,17 @@ impl Lane {
     }
 }
 
+/// Refusals (not outages) of a record by Kafka before it is handled as refused.
+const REFUSALS_BEFORE_GIVING_UP: u32 = 3;
+
+/// How writing a delivery record ended.
+enum HandOver {
+    Written,
+    ShutDown,
+    /// Kafka refuses the record itself (missing topic, too large, not authorised).
+    Refused(String),
+}
+
 /// Whether an unreadable input was dead-lettered (true), or shutdown came first (false).
 struct Settled(bool);
 
@@ -533,10 +544,10 @@ impl Ctx {
         }
     }
 
-    /// Writes `delivery` to `topic` and waits for the ack, retrying while Kafka is unavailable;
-    /// false if shutdown came first.
-    async fn hand_over(&self, topic: &str, delivery: &Delivery, reason: Option<&str>) -> bool {
+    /// Writes `delivery` to `topic` and waits for the ack, retrying while Kafka is unavailable.
+    async fn hand_over(&self, topic: &str, delivery: &Delivery, reason: Option<&str>) -> HandOver {
         let mut pause = Duration::from_millis(200);
+        let mut refusals = 0;
         loop {
             match self
                 .producer
@@ -548,11 +559,18 @@ impl Ctx {
                 )
                 .await
             {
-                Ok(_) => return true,
+                Ok(_) => return HandOver::Written,
                 Err(e) => {
+                    if !e.is_retryable() {
+                        refusals += 1;
+                        if refusals >= REFUSALS_BEFORE_GIVING_UP {
+                            tracing::error!(error = %e, topic, endpoint = delivery.endpoint, "kafka refuses the delivery record");
+                            return HandOver::Refused(e.to_string());
+                        }
+                    }
                     tracing::warn!(error = %e, topic, endpoint = delivery.endpoint, "cannot write delivery; retrying");
                     tokio::select! {
-                        _ = self.shutdown.cancelled() => return false,
+                        _ = self.shutdown.cancelled() => return HandOver::ShutDown,
                         _ = tokio::time::sleep(pause) => {}
                     }
                     pause = (pause * 2).min(Duration::from_secs(5));
@@ -573,8 +591,20 @@ impl Ctx {
             .scheduled
             .with_label_values(&[&delivery.endpoint, &(step + 1).to_string()])
             .inc();
-        self.hand_over(&self.config.topics.webhook_retry(step), &delivery, None)
+        match self
+            .hand_over(&self.config.topics.webhook_retry(step), &delivery, None)
             .await
+        {
+            HandOver::Written => true,
+            HandOver::ShutDown => false,
+            // The retry topic will not take it (missing, or the record too large): kept as a
+            // dead letter rather than retried for ever with its partition's offset held.
+            HandOver::Refused(why) => {
+                let mut delivery = delivery;
+                delivery.last_error = Some(format!("retry topic refused the record: {why}"));
+                self.dead_letter(&delivery, "retry_unwritable").await
+            }
+        }
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> bool {
@@ -589,12 +619,24 @@ impl Ctx {
             reason,
             "delivery dead-lettered"
         );
-        self.hand_over(
-            &self.config.topics.webhook_deadletter(),
-            delivery,
-            Some(reason),
-        )
-        .await
+        loop {
+            match self
+                .hand_over(
+                    &self.config.topics.webhook_deadletter(),
+                    delivery,
+                    Some(reason),
+                )
+                .await
+            {
+                HandOver::Written => return true,
+                HandOver::ShutDown => return false,
+                // Nowhere left to keep it: keep trying (its input is not finished meanwhile,
+                // so nothing is lost), loudly.
+                HandOver::Refused(why) => {
+                    tracing::error!(endpoint = delivery.endpoint, %why, "the delivery dead-letter topic refuses the record; retrying");
+                }
+            }
+        }
     }
 
     async fn disable(&self, endpoint: &EndpointRuntime, reason: String) {
