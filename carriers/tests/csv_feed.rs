@@ -11,12 +11,16 @@ use chrono::{DateTime, TimeZone, Utc};
 use gluey_carriers::csv_feed::{piece_context, CsvFeed};
 use gluey_carriers::identity::event_id;
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, SkipReason};
-use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
+use gluey_contract::{OffsetSource, Route, Status, UpdateType};
+
+use records::{classification, events, utc};
 
 #[path = "csv_feed/errors.rs"]
 mod errors;
 #[path = "csv_feed/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 /// (tracking number, code, status, UTC, local, offset source) of an event.
 type FileRow<'a> = (
@@ -67,21 +71,6 @@ pub fn parse_file(carrier: &str, payload: &[u8]) -> Result<Parsed, ParseError> {
     parse_with(carrier, payload, &context)
 }
 
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
     records
         .iter()
@@ -96,21 +85,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 #[test]

@@ -11,6 +11,8 @@ use gluey_carriers::identity::event_id;
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput};
 use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
+use records::{classification, events, utc};
+
 #[path = "dhl/divisions.rs"]
 mod divisions;
 #[path = "dhl/errors.rs"]
@@ -23,6 +25,8 @@ mod json_mutation;
 mod props;
 #[path = "dhl/push_bodies.rs"]
 mod push_bodies;
+#[path = "support/records.rs"]
+mod records;
 
 pub const UNIFIED_FIXTURES: [&str; 7] = [
     "carriers_md_example.json",
@@ -78,22 +82,6 @@ pub fn push(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
     parse_with(&DhlPush, payload, &[]).map(|p| p.records)
 }
 
-/// (tracking number, event id, event) of every event record, in order.
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 /// (tracking number, new ETA) of every ETA update, in order.
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
     records
@@ -110,22 +98,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-pub fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// `milestone/code/sub_code`, as DESIGN.md writes the classification.
-pub fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 /// (code, UTC, local, offset, offset source, time flags) of every event.

@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use gluey_carriers::fedex::FedexAiv;
 use gluey_carriers::identity::event_id;
 use gluey_carriers::{CarrierFormat, ParseError, ParsedRecord, RawInput};
-use gluey_contract::{OffsetSource, Status, TrackingEvent, UpdateType};
+use gluey_contract::{OffsetSource, Status, UpdateType};
+
+use records::{classification, events, utc};
 
 #[path = "fedex/errors.rs"]
 mod errors;
@@ -21,6 +23,8 @@ mod json_mutation;
 mod properties;
 #[path = "fedex/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 pub const FIXTURES: [&str; 7] = [
     "example_track_api.json",
@@ -51,22 +55,6 @@ pub fn parse(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
         .map(|parsed| parsed.records)
 }
 
-/// (tracking number, event id, event) of every event record, in order.
-fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 /// (tracking number, new ETA) of every ETA update, in order.
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
     records
@@ -83,22 +71,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// `milestone/code/sub_code`, as DESIGN.md writes the classification.
-fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 #[test]

@@ -9,7 +9,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use gluey_carriers::identity::event_id;
 use gluey_carriers::royalmail::RoyalMailV2;
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, SkipReason};
-use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
+use gluey_contract::{OffsetSource, Route, Status, UpdateType};
+
+use records::{classification, events, utc};
 
 #[path = "royalmail/errors.rs"]
 mod errors;
@@ -21,6 +23,8 @@ mod json_mutation;
 mod properties;
 #[path = "royalmail/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 pub const FIXTURES: [&str; 9] = [
     "events_example.json",
@@ -55,22 +59,6 @@ pub fn parse(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
     parse_all(payload).map(|p| p.records)
 }
 
-/// (tracking number, event id, event) of every event record, in order.
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 /// (tracking number, new ETA) of every ETA update, in order.
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
     records
@@ -86,22 +74,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-pub fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// `milestone/code/sub_code`, as DESIGN.md writes the classification.
-pub fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 /// (code, status, classification, UTC, location name) of an event.

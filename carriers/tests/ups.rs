@@ -12,8 +12,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use gluey_carriers::identity::event_id;
 use gluey_carriers::ups::{UpsAlert, UpsTrack};
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, SkipReason};
-use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
+use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 use serde_json::{json, Value};
+
+use records::{classification, events, utc};
 
 #[path = "ups/alert.rs"]
 mod alert_push;
@@ -23,6 +25,8 @@ mod errors;
 mod every_code;
 #[path = "ups/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 pub const TRACK_FIXTURES: [&str; 8] = [
     "example.json",
@@ -72,22 +76,6 @@ pub fn alert(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
     parse_as(&UpsAlert, payload).map(|p| p.records)
 }
 
-/// (tracking number, event id, event) of every event record, in order.
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 /// (tracking number, new ETA) of every ETA update, in order.
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
     records
@@ -103,22 +91,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-pub fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-/// `milestone/code/sub_code`, as DESIGN.md writes the classification.
-pub fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 /// (carrier code, UTC, local, offset, offset source, time flags) of every event.

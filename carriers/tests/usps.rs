@@ -10,7 +10,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use gluey_carriers::identity::event_id;
 use gluey_carriers::usps::UspsV3;
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, SkipReason};
-use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
+use gluey_contract::{OffsetSource, Route, Status, UpdateType};
+
+use records::{classification, events, utc};
 
 #[path = "usps/errors.rs"]
 mod errors;
@@ -20,6 +22,8 @@ mod json_mutation;
 mod properties;
 #[path = "usps/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 /// (code, UTC, offset, offset source, time flags) of an event.
 type TimeRow = (String, DateTime<Utc>, i32, OffsetSource, Vec<String>);
@@ -55,22 +59,6 @@ pub fn parse(payload: &[u8]) -> Result<Vec<ParsedRecord>, ParseError> {
     parse_all(payload).map(|p| p.records)
 }
 
-/// (tracking number, event id, event) of every event record, in order.
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
     records
         .iter()
@@ -85,21 +73,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, Option<DateTime<Utc>>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 /// (code, UTC, local, offset, source) of each event.

@@ -12,10 +12,14 @@ use gluey_carriers::x12::X12Status;
 use gluey_carriers::{CarrierFormat, ParseError, Parsed, ParsedRecord, RawInput, SkipReason};
 use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
+use records::{classification, events, utc};
+
 #[path = "x12/errors.rs"]
 mod errors;
 #[path = "x12/props.rs"]
 mod props;
+#[path = "support/records.rs"]
+mod records;
 
 /// (code, UTC, offset, offset source, time flags) of an event.
 type TimeRow = (String, DateTime<Utc>, i32, OffsetSource, Vec<String>);
@@ -62,21 +66,6 @@ fn context(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-pub fn events(records: &[ParsedRecord]) -> Vec<(&str, &str, &TrackingEvent)> {
-    records
-        .iter()
-        .filter_map(|r| match r {
-            ParsedRecord::Event {
-                tracking_number,
-                event_id,
-                event,
-                ..
-            } => Some((tracking_number.as_str(), event_id.as_str(), event)),
-            ParsedRecord::Update { .. } => None,
-        })
-        .collect()
-}
-
 fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
     records
         .iter()
@@ -91,21 +80,6 @@ fn etas(records: &[ParsedRecord]) -> Vec<(&str, DateTime<Utc>)> {
             ParsedRecord::Event { .. } => None,
         })
         .collect()
-}
-
-fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text)
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn classification(event: &TrackingEvent) -> String {
-    format!(
-        "{}/{}/{}",
-        event.milestone,
-        event.code,
-        event.sub_code.as_deref().unwrap_or("")
-    )
 }
 
 #[test]
