@@ -15,6 +15,8 @@ use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "csv_feed/errors.rs"]
 mod errors;
 #[path = "csv_feed/props.rs"]

@@ -13,6 +13,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "dhl/divisions.rs"]
 mod divisions;
 #[path = "dhl/errors.rs"]

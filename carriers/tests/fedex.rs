@@ -13,6 +13,8 @@ use gluey_contract::{OffsetSource, Status, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "fedex/errors.rs"]
 mod errors;
 #[path = "fedex/every_code.rs"]

@@ -13,6 +13,8 @@ use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "royalmail/errors.rs"]
 mod errors;
 #[path = "royalmail/every_code.rs"]

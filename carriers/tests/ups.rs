@@ -19,6 +19,8 @@ use records::{classification, events, utc};
 
 #[path = "ups/alert.rs"]
 mod alert_push;
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "ups/errors.rs"]
 mod errors;
 #[path = "ups/every_code.rs"]

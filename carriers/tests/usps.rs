@@ -14,6 +14,8 @@ use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "usps/errors.rs"]
 mod errors;
 #[path = "support/json_mutation.rs"]

@@ -14,6 +14,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
 use records::{classification, events, utc};
 
+#[path = "support/byte_mutation.rs"]
+mod byte_mutation;
 #[path = "x12/errors.rs"]
 mod errors;
 #[path = "x12/props.rs"]

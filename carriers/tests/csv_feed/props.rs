@@ -187,15 +187,7 @@ proptest! {
     ) {
         let (name, carrier) = FILES[which];
         let mut bytes = fixture(name);
-        for (at, kind, byte) in edits {
-            let at = at % (bytes.len() + 1);
-            match kind {
-                0 => bytes.insert(at, byte),
-                1 if at < bytes.len() => { bytes.remove(at); }
-                2 if at < bytes.len() => bytes[at] ^= byte | 1,
-                _ => bytes.truncate(at),
-            }
-        }
+        super::byte_mutation::mutate_bytes(&mut bytes, edits);
         check(carrier, &bytes)?;
     }
 }

@@ -74,15 +74,7 @@ proptest! {
         edits in prop::collection::vec((any::<usize>(), 0u8..4, any::<u8>()), 1..6),
     ) {
         let mut bytes = fixture(FIXTURES[which]);
-        for (at, kind, byte) in edits {
-            let at = at % (bytes.len() + 1);
-            match kind {
-                0 => bytes.insert(at, byte),
-                1 if at < bytes.len() => { bytes.remove(at); }
-                2 if at < bytes.len() => bytes[at] ^= byte | 1,
-                _ => bytes.truncate(at),
-            }
-        }
+        super::byte_mutation::mutate_bytes(&mut bytes, edits);
         check(&bytes)?;
     }
 }

@@ -259,17 +259,7 @@ fn mutated_bytes(
     edits: Vec<(usize, u8, u8)>,
 ) -> Result<(), TestCaseError> {
     let mut bytes = fixture(dir, name);
-    for (at, kind, byte) in edits {
-        let at = at % (bytes.len() + 1);
-        match kind {
-            0 => bytes.insert(at, byte),
-            1 if at < bytes.len() => {
-                bytes.remove(at);
-            }
-            2 if at < bytes.len() => bytes[at] ^= byte | 1,
-            _ => bytes.truncate(at),
-        }
-    }
+    super::byte_mutation::mutate_bytes(&mut bytes, edits);
     check(format, &bytes)
 }
 
