@@ -124,6 +124,56 @@ pub struct ShipmentSplit {
     pub payload: Vec<u8>,
 }
 
+/// Splits a payload by tracking number, in order of first appearance, from its `parts` (each
+/// with the number it is about). A payload about one shipment is kept byte for byte; otherwise
+/// each shipment's parts become a payload of their own through `serialise`. No part at all is
+/// the error `none`, made by the format's `shape`.
+pub(crate) fn split_by_number<K: AsRef<str>, P>(
+    payload: &[u8],
+    parts: impl IntoIterator<Item = (K, P)>,
+    serialise: impl Fn(Vec<P>) -> serde_json::Result<Vec<u8>>,
+    shape: impl Fn(String) -> ParseError,
+    none: &str,
+) -> Result<Vec<ShipmentSplit>, ParseError> {
+    let mut groups: Vec<(K, Vec<P>)> = Vec::new();
+    for (number, part) in parts {
+        match groups
+            .iter_mut()
+            .find(|(n, _)| n.as_ref() == number.as_ref())
+        {
+            Some((_, same)) => same.push(part),
+            None => groups.push((number, vec![part])),
+        }
+    }
+    match groups.as_slice() {
+        [] => Err(shape(none.to_string())),
+        [(number, _)] => Ok(vec![ShipmentSplit {
+            tracking_number: number.as_ref().to_string(),
+            payload: payload.to_vec(),
+        }]),
+        _ => groups
+            .into_iter()
+            .map(|(number, parts)| {
+                let number = number.as_ref();
+                serialise(parts)
+                    .map(|payload| ShipmentSplit {
+                        tracking_number: number.to_string(),
+                        payload,
+                    })
+                    .map_err(|e| shape(format!("cannot re-serialise shipment {number}: {e}")))
+            })
+            .collect(),
+    }
+}
+
+/// One JSON value as itself, several as an array.
+pub(crate) fn one_or_array(values: Vec<&serde_json::Value>) -> serde_json::Result<Vec<u8>> {
+    match values.as_slice() {
+        [one] => serde_json::to_vec(one),
+        many => serde_json::to_vec(many),
+    }
+}
+
 /// A carrier payload format.
 pub trait CarrierFormat: Send + Sync {
     /// `carrier.format`, e.g. `fedex.aiv`: what raw envelopes carry in `format`.

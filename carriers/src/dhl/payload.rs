@@ -10,6 +10,7 @@
 //!
 //! Invariant: every shipment this module returns is a JSON object with a non-empty `id`.
 
+use crate::format::split_by_number;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -129,31 +130,16 @@ pub(crate) fn split(
     payload: &[u8],
 ) -> Result<Vec<ShipmentSplit>, ParseError> {
     let root = parse_json(payload)?;
-    let mut groups: Vec<(&str, Vec<&Value>)> = Vec::new();
-    for s in shipments(format, &root)? {
-        match groups.iter_mut().find(|(id, _)| *id == s.id) {
-            Some((_, values)) => values.push(s.value),
-            None => groups.push((s.id, vec![s.value])),
-        }
-    }
-    match groups.as_slice() {
-        [] => Err(shape(format, "payload names no shipment")),
-        [(id, _)] => Ok(vec![ShipmentSplit {
-            tracking_number: (*id).to_string(),
-            payload: payload.to_vec(),
-        }]),
-        _ => groups
-            .into_iter()
-            .map(|(id, values)| {
-                serde_json::to_vec(&serde_json::json!({ "shipments": values }))
-                    .map(|payload| ShipmentSplit {
-                        tracking_number: id.to_string(),
-                        payload,
-                    })
-                    .map_err(|e| shape(format, format!("cannot re-serialise shipment {id}: {e}")))
-            })
-            .collect(),
-    }
+    let parts = shipments(format, &root)?
+        .into_iter()
+        .map(|s| (s.id, s.value));
+    split_by_number(
+        payload,
+        parts,
+        |values| serde_json::to_vec(&serde_json::json!({ "shipments": values })),
+        |reason| shape(format, reason),
+        "payload names no shipment",
+    )
 }
 
 fn items_of<'a>(

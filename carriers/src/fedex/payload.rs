@@ -9,6 +9,7 @@
 //! Invariant: every result this module returns is a JSON object, and a result without a tracking
 //! number is always an error item (`error` set); a data item without one is a shape error.
 
+use crate::format::{one_or_array, split_by_number};
 use serde_json::{Map, Value};
 
 use super::{shape, text};
@@ -80,38 +81,16 @@ pub(crate) fn track_results(root: &Value) -> Result<Vec<TrackResult<'_>>, ParseE
 /// tracking number carry no data and belong to no shipment.
 pub(crate) fn split(payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError> {
     let root = parse_json(payload)?;
-    let mut shipments: Vec<(&str, Vec<&Value>)> = Vec::new();
-    for result in track_results(&root)? {
-        let Some(number) = result.tracking_number else {
-            continue;
-        };
-        match shipments.iter_mut().find(|(n, _)| *n == number) {
-            Some((_, values)) => values.push(result.value),
-            None => shipments.push((number, vec![result.value])),
-        }
-    }
-    match shipments.as_slice() {
-        [] => Err(shape("payload names no tracking number")),
-        [(number, _)] => Ok(vec![ShipmentSplit {
-            tracking_number: (*number).to_string(),
-            payload: payload.to_vec(),
-        }]),
-        _ => shipments
-            .into_iter()
-            .map(|(number, values)| {
-                let bytes = match values.as_slice() {
-                    [one] => serde_json::to_vec(one),
-                    many => serde_json::to_vec(many),
-                };
-                bytes
-                    .map(|payload| ShipmentSplit {
-                        tracking_number: number.to_string(),
-                        payload,
-                    })
-                    .map_err(|e| shape(format!("cannot re-serialise shipment {number}: {e}")))
-            })
-            .collect(),
-    }
+    let parts = track_results(&root)?
+        .into_iter()
+        .filter_map(|result| Some((result.tracking_number?, result.value)));
+    split_by_number(
+        payload,
+        parts,
+        one_or_array,
+        shape,
+        "payload names no tracking number",
+    )
 }
 
 fn items_of<'a>(items: &'a [Value], path: &str) -> Result<Vec<TrackResult<'a>>, ParseError> {

@@ -16,6 +16,7 @@
 //! zone, and a different zone per push would make the ETA flap. The Track API poll, which has
 //! the destination, supplies the ETA.
 
+use crate::format::{one_or_array, split_by_number};
 use serde_json::{Map, Value};
 
 use super::activity::{self, Activity};
@@ -118,33 +119,14 @@ pub(crate) fn parse(table: &MappingTable, payload: &[u8]) -> Result<Parsed, Pars
 /// several numbers is re-serialised per number (the event itself, or an array of them).
 pub(crate) fn split(payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError> {
     let root = parse_json(payload)?;
-    let mut groups: Vec<(String, Vec<&Value>)> = Vec::new();
-    for event in events(&root)? {
-        match groups.iter_mut().find(|(n, _)| *n == event.tracking_number) {
-            Some((_, values)) => values.push(event.value),
-            None => groups.push((event.tracking_number, vec![event.value])),
-        }
-    }
-    match groups.as_slice() {
-        [] => Err(shape("payload names no tracking number")),
-        [(number, _)] => Ok(vec![ShipmentSplit {
-            tracking_number: number.clone(),
-            payload: payload.to_vec(),
-        }]),
-        _ => groups
-            .into_iter()
-            .map(|(number, values)| {
-                let bytes = match values.as_slice() {
-                    [one] => serde_json::to_vec(one),
-                    many => serde_json::to_vec(many),
-                };
-                bytes
-                    .map(|payload| ShipmentSplit {
-                        tracking_number: number.clone(),
-                        payload,
-                    })
-                    .map_err(|e| shape(format!("cannot re-serialise shipment {number}: {e}")))
-            })
-            .collect(),
-    }
+    let parts = events(&root)?
+        .into_iter()
+        .map(|event| (event.tracking_number, event.value));
+    split_by_number(
+        payload,
+        parts,
+        one_or_array,
+        shape,
+        "payload names no tracking number",
+    )
 }

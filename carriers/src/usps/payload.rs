@@ -12,6 +12,7 @@
 //! Invariant: every item this module returns is a JSON object, and an item without a tracking
 //! number is always an error item.
 
+use crate::format::{one_or_array, split_by_number};
 use serde_json::{Map, Value};
 
 use super::{shape, text};
@@ -116,36 +117,14 @@ pub(crate) fn error_parts(object: &Map<String, Value>) -> (String, String) {
 /// tracking number carry no data and belong to no shipment.
 pub(crate) fn split(payload: &[u8]) -> Result<Vec<ShipmentSplit>, ParseError> {
     let root = parse_json(payload)?;
-    let mut shipments: Vec<(&str, Vec<&Value>)> = Vec::new();
-    for item in items(&root)? {
-        let Some(number) = item.tracking_number else {
-            continue;
-        };
-        match shipments.iter_mut().find(|(n, _)| *n == number) {
-            Some((_, values)) => values.push(item.value),
-            None => shipments.push((number, vec![item.value])),
-        }
-    }
-    match shipments.as_slice() {
-        [] => Err(shape("payload names no tracking number")),
-        [(number, _)] => Ok(vec![ShipmentSplit {
-            tracking_number: (*number).to_string(),
-            payload: payload.to_vec(),
-        }]),
-        _ => shipments
-            .into_iter()
-            .map(|(number, values)| {
-                let bytes = match values.as_slice() {
-                    [one] => serde_json::to_vec(one),
-                    many => serde_json::to_vec(many),
-                };
-                bytes
-                    .map(|payload| ShipmentSplit {
-                        tracking_number: number.to_string(),
-                        payload,
-                    })
-                    .map_err(|e| shape(format!("cannot re-serialise shipment {number}: {e}")))
-            })
-            .collect(),
-    }
+    let parts = items(&root)?
+        .into_iter()
+        .filter_map(|item| Some((item.tracking_number?, item.value)));
+    split_by_number(
+        payload,
+        parts,
+        one_or_array,
+        shape,
+        "payload names no tracking number",
+    )
 }
