@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
+use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::CanonicalRecord;
 use support::pipeline::{scan, Pipeline};
 use support::{topics, CustomerEndpoint};
@@ -23,25 +23,7 @@ const STEPS: [(&str, &str); 4] = [
 async fn push_steps(p: &Pipeline, numbers: &[String], steps: std::ops::Range<usize>) {
     for step in steps {
         for number in numbers {
-            let scans: Vec<FedexScan> = STEPS[..=step]
-                .iter()
-                .enumerate()
-                .map(|(i, (code, description))| {
-                    scan(
-                        code,
-                        description,
-                        None,
-                        &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
-                    )
-                })
-                .collect();
-            let body = aiv_payload(number, &scans, None, None);
-            assert_eq!(
-                p.push(&body, &sign(support::FEDEX_SECRET, &body))
-                    .await
-                    .status(),
-                200
-            );
+            p.push_history(number, &STEPS, step + 1).await;
         }
     }
 }

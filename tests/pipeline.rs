@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
+use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope};
 use support::pipeline::{scan, Pipeline};
 use support::{topics, CustomerEndpoint};
@@ -193,25 +193,7 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     let pushing = async {
         for step in 0..codes.len() {
             for number in &numbers {
-                let scans: Vec<FedexScan> = codes[..=step]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (code, description))| {
-                        scan(
-                            code,
-                            description,
-                            None,
-                            &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
-                        )
-                    })
-                    .collect();
-                let body = aiv_payload(number, &scans, None, None);
-                assert_eq!(
-                    p.push(&body, &sign(support::FEDEX_SECRET, &body))
-                        .await
-                        .status(),
-                    200
-                );
+                p.push_history(number, &codes, step + 1).await;
             }
         }
     };

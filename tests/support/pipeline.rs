@@ -2,7 +2,7 @@
 //! services as separate processes, plus FedEx-shaped payload helpers.
 
 use chrono::{DateTime, FixedOffset};
-use gluey::dev::fedex_simulator::FedexScan;
+use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
 use gluey_contract::TopicNames;
 
 use super::{Broker, CustomerEndpoint, Service};
@@ -131,6 +131,35 @@ impl Pipeline {
         self.service("dispatcher", &["dispatch", "webhook"])
             .flag("--allow-loopback-endpoints")
             .arg("--retry-time-scale", "0.01")
+    }
+
+    /// Pushes `number`'s history so far, the first `scans` of `history` (code, description), as
+    /// FedEx does (a full snapshot each time, one scan an hour a day apart), signed; asserts 200.
+    pub async fn push_history(
+        &self,
+        number: &str,
+        history: &[(&'static str, &'static str)],
+        scans: usize,
+    ) {
+        let scans: Vec<FedexScan> = history[..scans]
+            .iter()
+            .enumerate()
+            .map(|(i, (code, description))| {
+                scan(
+                    code,
+                    description,
+                    None,
+                    &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
+                )
+            })
+            .collect();
+        let body = aiv_payload(number, &scans, None, None);
+        assert_eq!(
+            self.push(&body, &sign(super::FEDEX_SECRET, &body))
+                .await
+                .status(),
+            200
+        );
     }
 
     pub async fn push(&self, body: &[u8], signature: &str) -> reqwest::Response {
