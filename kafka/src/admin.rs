@@ -1,11 +1,15 @@
-//! Creates every declared topic on a real cluster, idempotently: a topic that exists is left as
-//! it is (and reported), so the command can run on every deploy.
+//! Creates every declared topic on a real cluster, idempotently, and checks the topics a service
+//! relies on. A topic that exists is compared with its declaration (partitions from the metadata,
+//! `cleanup.policy` and `retention.ms` read back with DescribeConfigs) and any difference is
+//! reported, never silently accepted; nothing that exists is changed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gluey_contract::{TopicNames, TOPICS};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use gluey_contract::{TopicNames, TopicSpec, TOPICS};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::settings::KafkaSettings;
@@ -13,7 +17,10 @@ use crate::settings::KafkaSettings;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopicOutcome {
     Created,
+    /// Exists as declared.
     AlreadyExists,
+    /// Exists, but differs from its declaration (each difference, in words).
+    Differs(Vec<String>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +29,35 @@ pub enum AdminError {
     Client(KafkaError),
     #[error("create topics request failed: {0}")]
     Request(KafkaError),
+    #[error("cannot read topic metadata: {0}")]
+    Metadata(KafkaError),
     #[error("topic {topic}: {error}")]
     Topic { topic: String, error: String },
+    #[error("topics missing: {} (run `gluey topics create`)", .0.join(", "))]
+    Missing(Vec<String>),
+    #[error("co-partitioned topics must have equal partition counts, but {}", describe_counts(.0))]
+    UnequalPartitions(BTreeMap<String, usize>),
+}
+
+fn describe_counts(counts: &BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(topic, n)| format!("{topic} has {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The topic configs a declaration sets, as `gluey topics create` applies them.
+pub fn declared_configs(spec: &TopicSpec) -> Vec<(&'static str, String)> {
+    vec![
+        ("cleanup.policy", spec.cleanup.as_str().to_string()),
+        (
+            "retention.ms",
+            spec.retention
+                .map(|r| r.as_millis().to_string())
+                .unwrap_or_else(|| "-1".into()),
+        ),
+    ]
 }
 
 pub async fn create_topics(
@@ -37,26 +71,20 @@ pub async fn create_topics(
         .create()
         .map_err(AdminError::Client)?;
     let topic_names: Vec<String> = TOPICS.iter().map(|t| names.name(t)).collect();
-    let retention: Vec<Option<String>> = TOPICS
-        .iter()
-        .map(|t| t.retention.map(|r| r.as_millis().to_string()))
-        .collect();
+    let configs: Vec<Vec<(&str, String)>> = TOPICS.iter().map(declared_configs).collect();
     let new_topics: Vec<NewTopic<'_>> = TOPICS
         .iter()
         .zip(&topic_names)
-        .zip(&retention)
-        .map(|((spec, name), retention)| {
-            let mut topic = NewTopic::new(
-                name,
-                spec.partitions(shipment_partitions),
-                TopicReplication::Fixed(replication),
+        .zip(&configs)
+        .map(|((spec, name), configs)| {
+            configs.iter().fold(
+                NewTopic::new(
+                    name,
+                    spec.partitions(shipment_partitions),
+                    TopicReplication::Fixed(replication),
+                ),
+                |topic, (key, value)| topic.set(key, value),
             )
-            .set("cleanup.policy", spec.cleanup.as_str());
-            topic = match retention {
-                Some(ms) => topic.set("retention.ms", ms),
-                None => topic.set("retention.ms", "-1"),
-            };
-            topic
         })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
@@ -64,17 +92,134 @@ pub async fn create_topics(
         .create_topics(&new_topics, &options)
         .await
         .map_err(AdminError::Request)?;
-    results
-        .into_iter()
-        .map(|result| match result {
-            Ok(topic) => Ok((topic, TopicOutcome::Created)),
+    let mut outcomes = Vec::new();
+    for result in results {
+        match result {
+            Ok(topic) => outcomes.push((topic, TopicOutcome::Created)),
             Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                Ok((topic, TopicOutcome::AlreadyExists))
+                outcomes.push((topic, TopicOutcome::AlreadyExists))
             }
-            Err((topic, code)) => Err(AdminError::Topic {
-                topic,
-                error: code.to_string(),
-            }),
+            Err((topic, code)) => {
+                return Err(AdminError::Topic {
+                    topic,
+                    error: code.to_string(),
+                })
+            }
+        }
+    }
+    // Compare what already existed with its declaration.
+    let existing: Vec<(usize, String)> = outcomes
+        .iter()
+        .filter(|(_, o)| *o == TopicOutcome::AlreadyExists)
+        .filter_map(|(topic, _)| {
+            topic_names
+                .iter()
+                .position(|n| n == topic)
+                .map(|i| (i, topic.clone()))
         })
-        .collect()
+        .collect();
+    if existing.is_empty() {
+        return Ok(outcomes);
+    }
+    let partitions = partition_counts(
+        settings,
+        existing.iter().map(|(_, t)| t.as_str()),
+        Duration::from_secs(30),
+    )
+    .await?;
+    let specifiers: Vec<ResourceSpecifier<'_>> = existing
+        .iter()
+        .map(|(_, t)| ResourceSpecifier::Topic(t))
+        .collect();
+    let described = admin
+        .describe_configs(&specifiers, &options)
+        .await
+        .map_err(AdminError::Request)?;
+    for ((i, topic), described) in existing.iter().zip(described) {
+        let spec = &TOPICS[*i];
+        let mut differences = Vec::new();
+        let declared = spec.partitions(shipment_partitions) as usize;
+        match partitions.get(topic) {
+            Some(n) if *n != declared => {
+                differences.push(format!("{n} partitions, declared {declared}"))
+            }
+            _ => {}
+        }
+        match described {
+            Ok(resource) => {
+                for (key, want) in declared_configs(spec) {
+                    let have = resource.get(key).and_then(|e| e.value.clone());
+                    if have.as_deref() != Some(want.as_str()) {
+                        differences.push(format!(
+                            "{key} is {}, declared {want}",
+                            have.as_deref().unwrap_or("unset")
+                        ));
+                    }
+                }
+            }
+            Err(code) => differences.push(format!("configs unreadable: {code}")),
+        }
+        if !differences.is_empty() {
+            if let Some(entry) = outcomes.iter_mut().find(|(t, _)| t == topic) {
+                entry.1 = TopicOutcome::Differs(differences);
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Partition counts of `topics` from the cluster's metadata; a missing topic is left out.
+async fn partition_counts(
+    settings: &KafkaSettings,
+    topics: impl Iterator<Item = &str>,
+    timeout: Duration,
+) -> Result<BTreeMap<String, usize>, AdminError> {
+    let wanted: Vec<String> = topics.map(str::to_string).collect();
+    let config = settings.client_config();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = config.create().map_err(AdminError::Client)?;
+        let metadata = consumer
+            .fetch_metadata(None, timeout)
+            .map_err(AdminError::Metadata)?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && wanted.iter().any(|w| w == t.name()))
+            .map(|t| (t.name().to_string(), t.partitions().len()))
+            .collect())
+    })
+    .await
+    .map_err(|e| AdminError::Topic {
+        topic: "metadata".into(),
+        error: e.to_string(),
+    })?
+}
+
+/// Checks that every co-partitioned topic exists with one and the same partition count, and
+/// returns it. Services call this at start-up: records of one shipment key must land on the same
+/// partition number of every such topic, or a partition's owner would miss its own state.
+pub async fn check_co_partitioning(
+    settings: &KafkaSettings,
+    names: &TopicNames,
+    timeout: Duration,
+) -> Result<usize, AdminError> {
+    let wanted: Vec<String> = TOPICS
+        .iter()
+        .filter(|t| t.co_partitioned)
+        .map(|t| names.name(t))
+        .collect();
+    let counts = partition_counts(settings, wanted.iter().map(String::as_str), timeout).await?;
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|t| !counts.contains_key(*t))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Err(AdminError::Missing(missing));
+    }
+    let first = counts.values().next().copied().unwrap_or(0);
+    if counts.values().any(|n| *n != first) {
+        return Err(AdminError::UnequalPartitions(counts));
+    }
+    Ok(first)
 }

@@ -41,6 +41,14 @@ fn is_secret_property(key: &str) -> bool {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("--kafka-property {property}={value} breaks co-partitioning (raw, shipments and repartition must be assigned by partition number); use {property}={need}")]
+pub struct AssignorError {
+    pub property: &'static str,
+    pub value: String,
+    pub need: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
 #[error("invalid --kafka-property {0:?}: expected key=value")]
 pub struct PropertyError(String);
 
@@ -102,6 +110,41 @@ impl KafkaSettings {
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000");
         self.finish(config)
+    }
+
+    /// Refuses an assignor that breaks co-partitioning, for a consumer that subscribes to several
+    /// co-partitioned topics and relies on getting the same partition numbers of each: only the
+    /// range assignor does that (`roundrobin` and `cooperative-sticky` spread them, and so does
+    /// the broker-side `uniform` assignor of `group.protocol=consumer`).
+    pub fn check_co_partitioning_assignor(&self) -> Result<(), AssignorError> {
+        let get = |key: &str| {
+            self.properties
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.trim().to_string())
+        };
+        if let Some(strategy) = get("partition.assignment.strategy") {
+            if strategy != "range" {
+                return Err(AssignorError {
+                    property: "partition.assignment.strategy",
+                    value: strategy,
+                    need: "range",
+                });
+            }
+        }
+        if get("group.protocol").as_deref() == Some("consumer") {
+            let assignor = get("group.remote.assignor")
+                .unwrap_or_else(|| "uniform (the broker's default)".into());
+            if assignor != "range" {
+                return Err(AssignorError {
+                    property: "group.remote.assignor",
+                    value: assignor,
+                    need: "range",
+                });
+            }
+        }
+        Ok(())
     }
 
     /// A plain client (admin, metadata, reading a topic without a group).

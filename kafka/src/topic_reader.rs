@@ -1,6 +1,10 @@
-//! Reading a whole topic once, without a consumer group: every partition from its low to its high
+//! Reading topics once, without a consumer group: each partition from its low to its high
 //! watermark as they were when the read started. Services rebuild state from compacted topics this
 //! way at start-up, then follow each partition from the returned high watermarks.
+//!
+//! A partition is read to its end when the consumer's *position* reaches the high watermark, not
+//! when the record at `high - 1` arrives: on a topic written with transactions that offset is a
+//! commit (or abort) marker, which is never delivered, and compaction can remove any offset.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -31,6 +35,23 @@ pub fn read_to_end(
     timeout: Duration,
     mut each: impl FnMut(&BorrowedMessage<'_>),
 ) -> Result<BTreeMap<i32, i64>, ReadError> {
+    let high = read_partitions_to_end(kafka, &[topic], None, timeout, |_, message| each(message))?;
+    Ok(high
+        .into_iter()
+        .map(|((_, partition), high)| (partition, high))
+        .collect())
+}
+
+/// Calls `each(topic, record)` for every record of `topics` (only partition `only` of each when
+/// given), in order within each partition, up to the high watermarks taken at the start; returns
+/// them by (topic, partition). Blocking.
+pub fn read_partitions_to_end(
+    kafka: &KafkaSettings,
+    topics: &[&str],
+    only: Option<i32>,
+    timeout: Duration,
+    mut each: impl FnMut(&str, &BorrowedMessage<'_>),
+) -> Result<BTreeMap<(String, i32), i64>, ReadError> {
     let mut config = kafka.client_config();
     config
         .set("group.id", "gluey-topic-reader")
@@ -39,25 +60,31 @@ pub fn read_to_end(
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
     let deadline = Instant::now() + timeout;
-    let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(ReadError::NoTopic(topic.to_string()));
-    }
     let mut high_watermarks = BTreeMap::new();
     let mut remaining = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
-    for partition in partitions {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
-        high_watermarks.insert(partition, high);
-        if high > low {
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
-            remaining.insert(partition, high - 1);
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == *topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .filter(|p| only.is_none_or(|only| only == *p))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ReadError::NoTopic(match only {
+                Some(p) => format!("{topic} partition {p}"),
+                None => topic.to_string(),
+            }));
+        }
+        for partition in partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            high_watermarks.insert((topic.to_string(), partition), high);
+            if high > low {
+                assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+                remaining.insert((topic.to_string(), partition), high);
+            }
         }
     }
     if remaining.is_empty() {
@@ -67,21 +94,27 @@ pub fn read_to_end(
     while !remaining.is_empty() {
         if Instant::now() > deadline {
             return Err(ReadError::Timeout {
-                topic: topic.to_string(),
+                topic: topics.join(", "),
                 timeout,
             });
         }
-        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let message = message?;
-        each(&message);
-        if remaining
-            .get(&message.partition())
-            .is_some_and(|last| message.offset() >= *last)
-        {
-            remaining.remove(&message.partition());
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?;
+            each(message.topic(), &message);
         }
+        // The position is the offset after the last record delivered, or past markers and
+        // compacted gaps once the fetcher has moved beyond them.
+        let position = consumer.position()?;
+        remaining.retain(|(topic, partition), high| {
+            let reached = position
+                .find_partition(topic, *partition)
+                .and_then(|p| match p.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                })
+                .is_some_and(|o| o >= *high);
+            !reached
+        });
     }
     Ok(high_watermarks)
 }

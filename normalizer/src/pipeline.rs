@@ -38,6 +38,8 @@ pub enum NormalizerError {
     Metrics(#[from] prometheus::Error),
     #[error("{0}")]
     Mapping(#[from] gluey_carriers::mapping::MappingError),
+    #[error("{0}")]
+    Assignor(#[from] gluey_kafka::settings::AssignorError),
 }
 
 /// One consumed record of a batch and what it waits for.
@@ -62,9 +64,17 @@ pub async fn run_normalizer(
     let producer = RecordProducer::new(kafka, config.produce_timeout)?;
     let ownership = PartitionOwnership::default();
     let revocations = ownership.revocations.clone();
-    let consumer: StreamConsumer<PartitionOwnership> = kafka
-        .consumer_config(&config.group_id)
-        .create_with_context(ownership)?;
+    kafka.check_co_partitioning_assignor()?;
+    let mut consumer_config = kafka.consumer_config(&config.group_id);
+    if !kafka
+        .properties
+        .iter()
+        .any(|(k, _)| k == "partition.assignment.strategy")
+    {
+        consumer_config.set("partition.assignment.strategy", "range");
+    }
+    let consumer: StreamConsumer<PartitionOwnership> =
+        consumer_config.create_with_context(ownership)?;
     // Raw records and registrations of the same partitions (co-partitioned; the range assignor
     // gives one member the same partition numbers of both topics).
     let (raw_topic, shipments_topic) = (config.topics.raw(), config.topics.shipments());

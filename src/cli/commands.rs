@@ -248,6 +248,9 @@ fn reload_on_sighup(
     Ok(())
 }
 
+/// How long a service waits at start-up for the cluster's metadata (the topics it relies on).
+const STARTUP_METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Loads the config file, builds the codec, starts the ops endpoints and signal handling, then
 /// runs the service to completion.
 pub(super) async fn service<F, Fut>(
@@ -276,16 +279,39 @@ where
     .await
     .with_context(|| format!("cannot bind --ops-listen {}", common.ops_listen))?;
     tracing::info!(service = name, ops = %ops.addr, kafka = common.kafka.bootstrap, topic_prefix = common.kafka.topic_prefix, registry = codec.uses_registry(), "starting");
+    let kafka = common.kafka.settings();
+    let topics = common.kafka.topics();
+    // The topics are checked while the service starts: a config error (found by the service
+    // itself, at once) is reported first, and a cluster whose co-partitioned topics are missing
+    // or unequal stops the service long before its consumer group has assigned it a partition.
+    let check = {
+        let (kafka, topics) = (kafka.clone(), topics.clone());
+        async move {
+            gluey_kafka::admin::check_co_partitioning(&kafka, &topics, STARTUP_METADATA_TIMEOUT)
+                .await
+        }
+    };
     let context = ServiceContext {
-        kafka: common.kafka.settings(),
-        topics: common.kafka.topics(),
+        kafka,
+        topics,
         codec,
         registry,
         health,
         shutdown,
         config,
     };
-    let result = body(context).await;
+    let body = body(context);
+    tokio::pin!(body, check);
+    let result = tokio::select! {
+        result = &mut body => result,
+        checked = &mut check => match checked {
+            Ok(partitions) => {
+                tracing::debug!(service = name, partitions, "co-partitioned topics checked");
+                body.await
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("the topics this service relies on")),
+        },
+    };
     ops_shutdown.cancel();
     let _ = ops.task.await;
     tracing::info!(service = name, "stopped");
@@ -391,13 +417,26 @@ async fn topics_create(args: TopicsCreateArgs) -> anyhow::Result<()> {
         args.replication,
     )
     .await?;
+    use gluey_kafka::admin::TopicOutcome;
+    let mut differing = Vec::new();
     for (topic, outcome) in results {
-        println!(
-            "{topic}: {}",
-            match outcome {
-                gluey_kafka::admin::TopicOutcome::Created => "created",
-                gluey_kafka::admin::TopicOutcome::AlreadyExists => "already exists (left as it is)",
+        match outcome {
+            TopicOutcome::Created => println!("{topic}: created"),
+            TopicOutcome::AlreadyExists => println!("{topic}: already exists as declared"),
+            TopicOutcome::Differs(differences) => {
+                println!(
+                    "{topic}: already exists but DIFFERS: {} (left as it is)",
+                    differences.join("; ")
+                );
+                differing.push(topic);
             }
+        }
+    }
+    if !differing.is_empty() {
+        anyhow::bail!(
+            "{} topic(s) differ from their declaration: {} (a partition count cannot be changed in place without moving keys; fix the topic or the flags)",
+            differing.len(),
+            differing.join(", ")
         );
     }
     Ok(())

@@ -5,13 +5,13 @@
 //! ten thousand events survive repeated SIGKILLs with every raw record accounted for as the
 //! source of a canonical record, a dead letter, or a duplicate of what was already published.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::support::pipeline::Pipeline;
+use crate::support::{topics, CustomerEndpoint};
 use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, Utc};
 use gluey::dev::fedex_simulator::{aiv_payload, FedexScan};
 use gluey_carriers::{ParsedRecord, RawInput};
@@ -25,8 +25,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use support::pipeline::Pipeline;
-use support::{topics, CustomerEndpoint};
 
 const POST_TERMINAL: &str = "post_terminal";
 const OUT_OF_ORDER: &str = "out_of_order";

@@ -3,8 +3,6 @@
 //! customer, signature verified, within the deadline; its registered UPS shipments are subscribed
 //! with the simulated Track Alert; SIGTERM stops it cleanly.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;

@@ -3,20 +3,18 @@
 //! publishes its events exactly once, however often it is replayed. And the selection is
 //! handled gracefully: nothing matching, a dry run, letters that cannot be replayed.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::process::Output;
 
+use crate::support::pipeline::{scan, Pipeline};
+use crate::support::{topics, CustomerEndpoint};
 use chrono::Utc;
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, Codec, DeadLetter};
 use gluey_kafka::deadletters::REPLAYED_FROM;
 use gluey_kafka::headers::header_str;
 use rdkafka::Message;
-use support::pipeline::{scan, Pipeline};
-use support::{topics, CustomerEndpoint};
 
 /// Runs `gluey deadletter <args>` against the pipeline's broker and topics.
 async fn deadletter(p: &Pipeline, args: &[&str]) -> Output {

@@ -5,19 +5,17 @@
 //! waited out, and a restart neither forgets a subscription nor makes it again early. Everything
 //! is asserted from what the carrier saw (the simulator's call log and ledger) and /metrics.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{wait_for, Broker, Service, DEADLINE};
 use chrono::Utc;
 use gluey::dev::subscription_api::{DhlSubscriptionApi, UpsSettings, UpsSubscriptionApi};
 use gluey_contract::*;
 use gluey_kafka::{KafkaSettings, RecordProducer, Registration, ShipmentRegistry};
-use support::{wait_for, Broker, Service, DEADLINE};
 use tokio_util::sync::CancellationToken;
 
 /// Compressed from UPS's 14 days; the service renews `RENEW_BEFORE` ahead of the end.

@@ -56,6 +56,12 @@ impl Service {
         self
     }
 
+    /// An environment variable of the process.
+    pub fn env(mut self, key: &str, value: &str) -> Service {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
     /// A switch without a value.
     pub fn flag(mut self, flag: &str) -> Service {
         self.args.push(flag.into());

@@ -5,24 +5,22 @@
 //! the middle, filters, and the start-up refusal of loopback and private URLs.
 //!
 //! Every request every endpoint receives is verified on arrival with the `standardwebhooks` crate
-//! and with the specification's check (tests/support/receiver.rs). Timing is only ever checked
+//! and with the specification's check (tests/it/support/receiver.rs). Timing is only ever checked
 //! from below (a retry came no earlier than the ladder allows), with `--retry-time-scale`
 //! compressing hours into seconds.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use gluey_contract::{CanonicalRecord, Status, UpdateType};
-use support::receiver::{Receiver, Reply, Request};
-use support::webhooks::{
+use crate::support::receiver::{Receiver, Reply, Request};
+use crate::support::webhooks::{
     event, expiring, metric, run_to_exit, secret, update, webhook_id, with_status, Hook,
     WebhookTest, FLOOR, LADDER,
 };
-use support::{wait_for, CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT, DEADLINE};
+use crate::support::{wait_for, CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT, DEADLINE};
+use gluey_contract::{CanonicalRecord, Status, UpdateType};
 
 const EXPIRED_SECRET: &str = "whsec_YSB0aGlyZCBrZXkgdGhhdCBoYXMgZXhwaXJlZCEhISE=";
 
@@ -195,6 +193,7 @@ async fn every_request_is_signed_with_each_valid_secret_and_no_expired_one() {
                 .get(r.webhook_id())
                 .unwrap_or_else(|| panic!("{}: unexpected webhook-id {}", hook.id, r.webhook_id()));
             assert_eq!(r.method, "POST");
+            assert_eq!(r.path, "/hook", "the endpoint's own path");
             assert_eq!(r.header("content-type"), "application/json");
             assert_eq!(r.header("traceparent"), record.trace_id, "{}", hook.id);
             assert_eq!(

@@ -3,8 +3,6 @@
 //! endpoint that records what it receives, and readers for the topics. Every wait is on a
 //! condition with a generous deadline; nothing sleeps to hope.
 
-#![allow(dead_code, unused_imports)]
-
 pub mod broker;
 pub mod carriers;
 pub mod customer;

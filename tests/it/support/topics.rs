@@ -1,10 +1,10 @@
-//! Reading a topic whole, with a plain rdkafka consumer over TCP.
+//! Reading a topic whole, with the services' own reader (`gluey_kafka::read_to_end`).
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message};
 
 fn consumer(bootstrap: &str) -> BaseConsumer {
     ClientConfig::new()
@@ -51,29 +51,15 @@ pub fn read_all(
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let c = consumer(bootstrap);
-    let metadata = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining = 0;
-    for p in metadata.topics()[0].partitions() {
-        let (low, high) = c
-            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
-            .unwrap();
-        remaining += high - low;
-        assignment
-            .add_partition_offset(topic, p.id(), Offset::Offset(low))
-            .unwrap();
-    }
-    c.assign(&assignment).unwrap();
     let mut out = Vec::new();
-    while (out.len() as i64) < remaining {
-        assert!(Instant::now() < until, "timed out reading {topic}");
-        if let Some(m) = c.poll(Duration::from_millis(200)) {
-            out.push(m.unwrap().detach());
-        }
-    }
+    let kafka = gluey_kafka::KafkaSettings::new(bootstrap);
+    gluey_kafka::read_to_end(
+        &kafka,
+        topic,
+        until.saturating_duration_since(Instant::now()),
+        |m| out.push(m.detach()),
+    )
+    .unwrap_or_else(|e| panic!("reading {topic}: {e}"));
     out
 }
 

@@ -2,8 +2,6 @@
 //! lists every declared topic, and the webhook JSON Schema accepts exactly what the dispatcher
 //! sends (and the examples shown beside it).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
 use chrono::{TimeZone, Utc};
 use gluey_contract::*;
 use serde_json::Value;

@@ -1,18 +1,16 @@
 //! End to end, every service its own process on a real Kafka-protocol broker: a signed FedEx push
 //! goes in, a signed canonical webhook comes out; a push that verifies but does not parse is
 //! dead-lettered; a SIGKILLed normalizer loses nothing; SIGHUP reloads. (What ingest refuses, and
-//! how it rides out a broker outage, is `tests/ingest.rs`.)
+//! how it rides out a broker outage, is `tests/it/ingest.rs`.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::support::pipeline::{scan, Pipeline};
+use crate::support::{topics, CustomerEndpoint};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope};
-use support::pipeline::{scan, Pipeline};
-use support::{topics, CustomerEndpoint};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fedex_push_reaches_the_customer_signed_and_canonical() {

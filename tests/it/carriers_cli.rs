@@ -2,8 +2,6 @@
 //! lines the carrier tests hold (so what a person debugging a carrier sees is what the
 //! normalizer's parser does), and `gluey carriers list` lists every format.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
 use std::path::Path;
 use std::process::Command;
 

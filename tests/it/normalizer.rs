@@ -2,16 +2,14 @@
 //! instance that takes a partition over restores that partition's shipment state from the output
 //! topic before processing, so nothing is published twice and nothing is lost.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 
+use crate::support::pipeline::{scan, Pipeline};
+use crate::support::{topics, CustomerEndpoint};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::CanonicalRecord;
-use support::pipeline::{scan, Pipeline};
-use support::{topics, CustomerEndpoint};
 
 const STEPS: [(&str, &str); 4] = [
     ("PU", "Picked up"),

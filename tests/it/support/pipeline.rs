@@ -30,6 +30,12 @@ pub fn scan(
     }
 }
 
+fn write_text(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("gluey.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 pub struct Pipeline {
     pub broker: Broker,
     pub prefix: String,
@@ -40,24 +46,41 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(name: &str, customer: &CustomerEndpoint) -> Pipeline {
-        Pipeline::with_config(name, |dir| super::write_config(dir, &customer.url()))
+        Pipeline::with_config(name, Broker::start, |dir| {
+            super::write_config(dir, &customer.url())
+        })
     }
 
     /// A pipeline whose config file is `text` (say, only carrier sections, for ingest alone).
     pub fn with_config_text(name: &str, text: &str) -> Pipeline {
-        Pipeline::with_config(name, |dir| {
-            let path = dir.join("gluey.toml");
-            std::fs::write(&path, text).unwrap();
-            path
+        Pipeline::with_config(name, Broker::start, |dir| write_text(dir, text))
+    }
+
+    /// As [`Pipeline::with_config_text`], on a single-node cluster of the test's own, for tests
+    /// that break the broker.
+    pub fn on_own_broker(name: &str, text: &str) -> Pipeline {
+        Pipeline::with_config(
+            name,
+            |dir| Broker::own(dir, 1, &[]),
+            |dir| write_text(dir, text),
+        )
+    }
+
+    /// A pipeline whose services reach a cluster of the test's own only through its SASL_SSL
+    /// (SCRAM) listener.
+    pub fn on_sasl_broker(name: &str, customer: &CustomerEndpoint) -> Pipeline {
+        Pipeline::with_config(name, Broker::own_with_sasl, |dir| {
+            super::write_config(dir, &customer.url())
         })
     }
 
     fn with_config(
         name: &str,
+        broker: impl FnOnce(&std::path::Path) -> Broker,
         write: impl FnOnce(&std::path::Path) -> std::path::PathBuf,
     ) -> Pipeline {
         let (prefix, dir) = super::unique(name);
-        let mut broker = Broker::start(&dir);
+        let mut broker = broker(&dir);
         broker.create_topics(&prefix);
         let config = write(&dir);
         Pipeline {
@@ -104,15 +127,28 @@ impl Pipeline {
         TopicNames::new(self.prefix.clone())
     }
 
+    /// A service on this pipeline's broker: on its SASL_SSL listener, with the credentials in
+    /// `GLUEY_KAFKA_PROPERTIES`, when the broker has one.
     pub fn service(&self, name: &str, args: &[&str]) -> Service {
-        Service::new(
-            name,
-            args,
-            self.broker.bootstrap(),
-            &self.prefix,
-            &self.config,
-            &self.dir,
-        )
+        match self.broker.sasl() {
+            Some(sasl) => Service::new(
+                name,
+                args,
+                &sasl.bootstrap,
+                &self.prefix,
+                &self.config,
+                &self.dir,
+            )
+            .env("GLUEY_KAFKA_PROPERTIES", &sasl.gluey_kafka_properties()),
+            None => Service::new(
+                name,
+                args,
+                self.broker.bootstrap(),
+                &self.prefix,
+                &self.config,
+                &self.dir,
+            ),
+        }
     }
 
     pub fn ingest(&self) -> Service {
