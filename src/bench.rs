@@ -1,6 +1,9 @@
 //! `gluey bench normalize`: how fast the normalizer drains a realistic raw topic, next to the
 //! ceiling measured in the same run on the same broker: a plain rdkafka consume → produce
-//! passthrough that writes the same number and size of records. Prints both rates and the ratio.
+//! passthrough that writes the same number and size of records. Prints both rates and the ratio,
+//! and the CPU time (user + system) per raw record of each part. The loader, the normalizer (the
+//! real `gluey normalize` service) and the passthrough each run as a child process of their own,
+//! so each CPU time is that part's alone, even when the broker is the bottleneck.
 //!
 //! The mix: payloads of several carriers (FedEx push and poll, UPS, DHL, Royal Mail, USPS, the
 //! direct format) taken from the carrier fixtures with fresh tracking numbers, every shipment
@@ -19,12 +22,9 @@ use gluey_contract::{
 };
 use gluey_kafka::headers::with_traceparent;
 use gluey_kafka::{DevBroker, KafkaSettings, PendingAck, RecordProducer};
-use gluey_ops::Health;
-use prometheus::Registry;
 use rand::{Rng, SeedableRng};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -40,6 +40,38 @@ pub struct BenchArgs {
     /// The normalizer's --max-batch.
     #[arg(long, default_value_t = 2000)]
     pub max_batch: usize,
+    /// Replication of the bench's topics on a real cluster.
+    #[arg(long, default_value_t = 1)]
+    pub replication: i32,
+}
+
+/// `gluey bench load` (a child of `bench normalize`): registers the workload's shipments and
+/// loads its raw records, then prints what it loaded and its CPU time.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    #[arg(long)]
+    pub kafka_bootstrap: String,
+    #[arg(long)]
+    pub topic_prefix: String,
+    #[arg(long)]
+    pub records: usize,
+}
+
+/// `gluey bench passthrough` (a child of `bench normalize`): the ceiling.
+#[derive(Debug, Clone, Args)]
+pub struct PassthroughArgs {
+    #[arg(long)]
+    pub kafka_bootstrap: String,
+    #[arg(long)]
+    pub from: String,
+    #[arg(long)]
+    pub to: String,
+    #[arg(long)]
+    pub inputs: usize,
+    #[arg(long)]
+    pub outputs: usize,
+    #[arg(long)]
+    pub size: usize,
 }
 
 /// (format, carrier, fixture) templates; each is copied with fresh tracking numbers.
@@ -110,7 +142,6 @@ struct Workload {
     shipments: Vec<Shipment>,
     expected_outputs: usize,
     garbage: usize,
-    output_bytes: usize,
 }
 
 async fn build_workload(
@@ -213,7 +244,6 @@ async fn build_workload(
         shipments,
         expected_outputs,
         garbage,
-        output_bytes: 0,
     })
 }
 
@@ -286,24 +316,147 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .unwrap_or_default();
     let kafka = KafkaSettings::new(bootstrap.clone());
     let topics = TopicNames::new(format!("bench-{}.", std::process::id()));
+    let passthrough_topic = format!("{}bench.passthrough.v1", topics.prefix());
     match &embedded {
         Some(broker) => {
             broker.create_topics(&topics, args.partitions)?;
-            broker.create_topic(
-                &format!("{}bench.passthrough.v1", topics.prefix()),
-                args.partitions,
-            )?;
+            broker.create_topic(&passthrough_topic, args.partitions)?;
         }
         None => {
-            gluey_kafka::create_topics(&kafka, &topics, args.partitions, 1).await?;
+            gluey_kafka::create_topics(&kafka, &topics, args.partitions, args.replication).await?;
+            create_passthrough_topic(&kafka, &passthrough_topic, args.partitions, args.replication)
+                .await?;
         }
     }
-    let codec = Arc::new(Codec::without_registry()?);
     println!(
-        "gluey bench normalize: {} distinct raw records, {} partitions, broker {bootstrap}",
-        args.records, args.partitions
+        "gluey bench normalize: {} distinct raw records, {} partitions, broker {}",
+        args.records,
+        args.partitions,
+        if embedded.is_some() { "embedded librdkafka mock".to_string() } else { bootstrap.clone() }
     );
-    let mut work = build_workload(&codec, &topics, args.records).await?;
+    let exe = std::env::current_exe().context("cannot find the gluey binary")?;
+
+    // 1. The loader.
+    let load = child_output(
+        tokio::process::Command::new(&exe)
+            .args(["bench", "load", "--kafka-bootstrap", &bootstrap])
+            .args(["--topic-prefix", topics.prefix()])
+            .args(["--records", &args.records.to_string()]),
+        "bench load",
+    )
+    .await?;
+    let loaded = |name: &str| -> anyhow::Result<f64> {
+        field(&load, name).with_context(|| format!("bench load printed no {name}: {load}"))
+    };
+    let (raw, garbage, shipments, expected, load_cpu) = (
+        loaded("raw")? as usize,
+        loaded("garbage")? as usize,
+        loaded("shipments")? as usize,
+        loaded("expected")? as usize,
+        loaded("cpu")?,
+    );
+    println!(
+        "  loaded {raw} raw records ({garbage} garbage), {shipments} shipments registered; {expected} canonical records expected"
+    );
+
+    // 2. The normalizer: the real service, in its own process, until its own counter has
+    // accounted for every raw record (each counted only after its outputs were acknowledged).
+    let dir = std::env::temp_dir().join(format!("gluey-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("gluey.toml");
+    std::fs::write(&config, "")?;
+    let ops = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let started = Instant::now();
+    let mut normalizer = tokio::process::Command::new(&exe)
+        .args(["normalize", "--kafka-bootstrap", &bootstrap])
+        .args(["--topic-prefix", topics.prefix()])
+        .args(["--config", &config.display().to_string()])
+        .args(["--ops-listen", &ops.to_string()])
+        .args(["--group-id", &format!("{}normalizer", topics.prefix())])
+        .args(["--max-batch", &args.max_batch.to_string()])
+        .args(["--produce-timeout", "30s", "--retry-backoff", "200ms", "--park-window", "1h"])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start gluey normalize")?;
+    let pid = normalizer.id().context("normalizer pid")?;
+    let metrics = format!("http://{ops}/metrics");
+    let http = reqwest::Client::new();
+    let until = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(status) = normalizer.try_wait()? {
+            anyhow::bail!("the normalizer exited with {status} before draining the raw topic");
+        }
+        if accounted(&http, &metrics).await >= raw as u64 {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < until,
+            "the normalizer did not drain the raw topic within 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let normalizer_secs = started.elapsed().as_secs_f64();
+    let normalizer_cpu = cpu_seconds(&pid.to_string()).context("the normalizer's CPU time")?;
+    wait_until(&kafka, &topics.events(), expected as i64, Duration::from_secs(60)).await?;
+    if let Some(pid) = normalizer.id() {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), normalizer.wait()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // 3. The ceiling: consume the same raw records, write as many records of the same size as
+    // the normalizer wrote, with the same producer settings.
+    let output_bytes = read_sizes(&kafka, &topics.events()).await?;
+    let avg = (output_bytes / expected.max(1)).max(1);
+    let pass = child_output(
+        tokio::process::Command::new(&exe)
+            .args(["bench", "passthrough", "--kafka-bootstrap", &bootstrap])
+            .args(["--from", &topics.raw(), "--to", &passthrough_topic])
+            .args(["--inputs", &raw.to_string(), "--outputs", &expected.to_string()])
+            .args(["--size", &avg.to_string()]),
+        "bench passthrough",
+    )
+    .await?;
+    let passthrough_secs = field(&pass, "secs").context("bench passthrough printed no secs")?;
+    let passthrough_cpu = field(&pass, "cpu").context("bench passthrough printed no cpu")?;
+
+    let rate = |secs: f64| raw as f64 / secs.max(1e-9);
+    let per_record = |cpu: f64| 1e6 * cpu / raw.max(1) as f64;
+    println!(
+        "  normalizer   {:>9.0} raw records/s  ({:.2} s)  CPU {:.2} s = {:.0} µs per raw record",
+        rate(normalizer_secs),
+        normalizer_secs,
+        normalizer_cpu,
+        per_record(normalizer_cpu)
+    );
+    println!(
+        "  passthrough  {:>9.0} raw records/s  ({:.2} s)  CPU {:.2} s = {:.0} µs per raw record  ceiling: plain consume → produce, same records out",
+        rate(passthrough_secs),
+        passthrough_secs,
+        passthrough_cpu,
+        per_record(passthrough_cpu)
+    );
+    println!(
+        "  loader       CPU {:.2} s = {:.0} µs per raw record (building and producing the workload)",
+        load_cpu,
+        per_record(load_cpu)
+    );
+    println!(
+        "  ratio        {:>9.1} %  (target ≥ 70 %)",
+        100.0 * passthrough_secs / normalizer_secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `gluey bench load`.
+pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    let kafka = KafkaSettings::new(args.kafka_bootstrap);
+    let topics = TopicNames::new(args.topic_prefix);
+    let codec = Arc::new(Codec::without_registry()?);
+    let work = build_workload(&codec, &topics, args.records).await?;
     let producer = RecordProducer::new(&kafka, Duration::from_secs(60))?;
     let shipments_topic = topics.shipments();
     let mut registrations = Vec::with_capacity(work.shipments.len());
@@ -316,107 +469,99 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     produce_all(&producer, &shipments_topic, &registrations).await?;
     produce_all(&producer, &topics.raw(), &work.raw).await?;
     println!(
-        "  loaded {} raw records ({} garbage), {} shipments registered; {} canonical records expected",
+        "raw={} garbage={} shipments={} expected={} cpu={:.3}",
         work.raw.len(),
         work.garbage,
         work.shipments.len(),
-        work.expected_outputs
-    );
-
-    // The normalizer, in this process, on the loaded topic.
-    let shutdown = CancellationToken::new();
-    let config = gluey_normalizer::NormalizerConfig {
-        topics: topics.clone(),
-        group_id: format!("{}normalizer", topics.prefix()),
-        produce_timeout: Duration::from_secs(30),
-        retry_backoff: Duration::from_millis(200),
-        park_window: Duration::from_secs(3600),
-        park_sweep_interval: Duration::from_secs(60),
-        expire_after: Duration::from_secs(30 * 24 * 3600),
-        max_batch: args.max_batch,
-    };
-    let registry = Registry::new();
-    let started = Instant::now();
-    let normalizer = tokio::spawn({
-        let (kafka, codec, shutdown, registry) = (
-            kafka.clone(),
-            codec.clone(),
-            shutdown.clone(),
-            registry.clone(),
-        );
-        async move {
-            gluey_normalizer::run_normalizer(
-                config,
-                &kafka,
-                codec,
-                &registry,
-                Health::new(),
-                shutdown,
-            )
-            .await
-        }
-    });
-    // Done when every raw record is accounted for (counted only after its outputs are acked);
-    // read from the in-process metrics so measuring costs nothing.
-    let until = Instant::now() + Duration::from_secs(600);
-    while accounted(&registry) < work.raw.len() as u64 {
-        anyhow::ensure!(
-            Instant::now() < until,
-            "the normalizer did not drain the raw topic within 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let normalizer_secs = started.elapsed().as_secs_f64();
-    wait_until(
-        &kafka,
-        &topics.events(),
-        work.expected_outputs as i64,
-        Duration::from_secs(60),
-    )
-    .await?;
-    shutdown.cancel();
-    let _ = normalizer.await;
-
-    // The ceiling: consume the same raw records, write as many records of the same size as the
-    // normalizer wrote, with the same producer settings.
-    let events = read_sizes(&kafka, &topics.events()).await?;
-    work.output_bytes = events;
-    let avg = (work.output_bytes / work.expected_outputs.max(1)).max(1);
-    let passthrough_topic = format!("{}bench.passthrough.v1", topics.prefix());
-    let started = Instant::now();
-    passthrough(
-        &kafka,
-        &topics.raw(),
-        &passthrough_topic,
-        work.raw.len(),
         work.expected_outputs,
-        avg,
-    )
-    .await?;
-    let passthrough_secs = started.elapsed().as_secs_f64();
-
-    let rate = |secs: f64| work.raw.len() as f64 / secs.max(1e-9);
-    println!(
-        "  normalizer   {:>9.0} raw records/s  ({:.2} s)",
-        rate(normalizer_secs),
-        normalizer_secs
-    );
-    println!("  passthrough  {:>9.0} raw records/s  ({:.2} s)  ceiling: plain consume → produce, same records out", rate(passthrough_secs), passthrough_secs);
-    println!(
-        "  ratio        {:>9.1} %  (target ≥ 70 %)",
-        100.0 * passthrough_secs / normalizer_secs.max(1e-9)
+        cpu_seconds("self").unwrap_or(f64::NAN)
     );
     Ok(())
 }
 
-/// Raw records the normalizer has finished with, by its own counter.
-fn accounted(registry: &Registry) -> u64 {
-    registry
-        .gather()
-        .iter()
-        .filter(|family| family.name() == "normalizer_raw_records_total")
-        .flat_map(|family| family.get_metric())
-        .map(|m| m.get_counter().get_value() as u64)
+/// `gluey bench passthrough`.
+pub async fn passthrough_child(args: PassthroughArgs) -> anyhow::Result<()> {
+    let kafka = KafkaSettings::new(args.kafka_bootstrap);
+    let started = Instant::now();
+    passthrough(&kafka, &args.from, &args.to, args.inputs, args.outputs, args.size).await?;
+    println!(
+        "secs={:.3} cpu={:.3}",
+        started.elapsed().as_secs_f64(),
+        cpu_seconds("self").unwrap_or(f64::NAN)
+    );
+    Ok(())
+}
+
+async fn create_passthrough_topic(
+    kafka: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        kafka.client_config().create()?;
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await?;
+    for result in results {
+        result.map_err(|(topic, code)| anyhow::anyhow!("creating {topic}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// Runs a bench child to completion and returns its standard output.
+async fn child_output(command: &mut tokio::process::Command, what: &str) -> anyhow::Result<String> {
+    let out = command
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .with_context(|| format!("cannot run {what}"))?;
+    anyhow::ensure!(out.status.success(), "{what} failed with {}", out.status);
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `name=value` from a child's output line.
+fn field(text: &str, name: &str) -> Option<f64> {
+    text.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+}
+
+/// User + system CPU seconds of process `pid` (`"self"` for this one), from `/proc`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is the first; utime and
+    // stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / clock_ticks())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless configured otherwise).
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Raw records the normalizer has finished with, by its own counter on `/metrics`.
+async fn accounted(http: &reqwest::Client, url: &str) -> u64 {
+    let Ok(response) = http.get(url).timeout(Duration::from_secs(2)).send().await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with("normalizer_raw_records_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .map(|v| v as u64)
         .sum()
 }
 

@@ -172,6 +172,10 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Dev(args) => crate::dev::run_dev(args).await,
         Command::Shipments(command) => super::shipments::run(command).await,
         Command::Bench(super::BenchCommand::Normalize(args)) => crate::bench::run(args).await,
+        Command::Bench(super::BenchCommand::Load(args)) => crate::bench::load(args).await,
+        Command::Bench(super::BenchCommand::Passthrough(args)) => {
+            crate::bench::passthrough_child(args).await
+        }
         Command::Deadletter(command) => super::deadletter::run(command).await,
         Command::Webhooks(command) => super::webhooks::run(command).await,
         Command::Topics(TopicsCommand::Create(args)) => topics_create(args).await,

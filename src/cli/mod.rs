@@ -75,6 +75,12 @@ pub enum Command {
 pub enum BenchCommand {
     /// The normalizer draining a realistic raw topic, against a plain passthrough.
     Normalize(crate::bench::BenchArgs),
+    /// Loads the workload (a child process of `bench normalize`).
+    #[command(hide = true)]
+    Load(crate::bench::LoadArgs),
+    /// The passthrough ceiling (a child process of `bench normalize`).
+    #[command(hide = true)]
+    Passthrough(crate::bench::PassthroughArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,11 +2,16 @@
 //! (`scripts/kafka-broker`), so no other test is disturbed; and the TLS and SASL settings the
 //! README promises, passed through `GLUEY_KAFKA_PROPERTIES` to a SASL_SSL (SCRAM) listener.
 
+use std::collections::{HashMap, HashSet};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::support::pipeline::{scan, Pipeline};
-use crate::support::{self, CustomerEndpoint};
+use crate::support::{self, topics, wait_for, CustomerEndpoint, DEADLINE};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
+use gluey_contract::CanonicalRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_over_sasl_ssl_and_wrong_credentials_fail_at_start_up() {
@@ -80,4 +85,407 @@ async fn the_pipeline_runs_over_sasl_ssl_and_wrong_credentials_fail_at_start_up(
         !err.contains("not-the-password"),
         "never the password: {err}"
     );
+}
+
+/// What a fault run saw, for the assertions and for the report each test prints.
+struct Ledger {
+    /// Pushes carriers made, retries of refused ones included.
+    pushed: usize,
+    /// Pushes answered 503 (Kafka did not acknowledge in time), each retried until accepted.
+    refused: usize,
+    /// Distinct scans the customer received; the expectation is every scan pushed.
+    delivered: usize,
+    /// Webhook requests beyond the first per `webhook-id` (at-least-once delivery retries).
+    duplicate_webhook_ids: usize,
+    /// The longest stretch in which no push was accepted: how long the pipeline took to recover.
+    longest_gap: Duration,
+    /// From the fault to the last scan reaching the customer.
+    fault_to_all_delivered: Duration,
+}
+
+const HISTORY: [(&str, &str); 4] = [
+    ("PU", "Picked up"),
+    ("AR", "Arrived at FedEx location"),
+    ("DP", "Departed FedEx location"),
+    ("OD", "On FedEx vehicle for delivery"),
+];
+
+/// Runs the whole pipeline on `p` while carriers push the growing FedEx history of `shipments`
+/// numbers (a snapshot per push, each refused push retried until accepted), and injects `fault`
+/// once the customer has received a quarter of the scans. Asserts that every scan reached the
+/// customer and that nothing was published twice on `tracking.events.v1`.
+async fn stream_through<F, Fut>(
+    p: &Pipeline,
+    customer: &CustomerEndpoint,
+    shipments: usize,
+    fault: F,
+) -> Ledger
+where
+    F: FnOnce(Arc<AtomicUsize>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let numbers: Vec<String> = (0..shipments).map(|i| format!("7948{i:08}")).collect();
+    p.register(&numbers).await;
+    let (mut ingest, mut normalizer, mut dispatcher) = (
+        p.ingest(),
+        p.normalizer(),
+        p.dispatcher(),
+    );
+    ingest.start().await;
+    normalizer.start().await;
+    dispatcher.start().await;
+    let expected = numbers.len() * HISTORY.len();
+    let accepted_at = std::sync::Mutex::new(Vec::<Instant>::new());
+    let mut pushed = 0;
+    let refused = Arc::new(AtomicUsize::new(0));
+    let pushing = async {
+        for step in 0..HISTORY.len() {
+            for number in &numbers {
+                let body = history_snapshot(number, step + 1);
+                loop {
+                    pushed += 1;
+                    let status = p
+                        .push(&body, &sign(support::FEDEX_SECRET, &body))
+                        .await
+                        .status();
+                    if status == 200 {
+                        accepted_at.lock().unwrap().push(Instant::now());
+                        break;
+                    }
+                    assert_eq!(status, 503, "a refused push is 503, never another error");
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    // The carrier's retry, compressed.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    };
+    let injecting = async {
+        wait_for("a quarter of the scans delivered", DEADLINE, || {
+            let n = distinct_scans(customer);
+            async move { (n >= expected / 4).then_some(()) }
+        })
+        .await;
+        let at = Instant::now();
+        fault(refused.clone()).await;
+        at
+    };
+    let ((), fault_at) = tokio::join!(pushing, injecting);
+    // Delivery after a fault may take the dispatcher's retries: a generous bound.
+    wait_for("every scan delivered", Duration::from_secs(180), || {
+        let n = distinct_scans(customer);
+        async move { (n >= expected).then_some(()) }
+    })
+    .await;
+    let fault_to_all_delivered = fault_at.elapsed();
+
+    let events = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), expected as i64)
+            .await,
+    )
+    .await;
+    let mut seen = HashSet::new();
+    for r in &events {
+        assert!(
+            seen.insert((r.record_id.clone(), r.revision)),
+            "published twice on tracking.events.v1: {} r{}",
+            r.record_id,
+            r.revision
+        );
+    }
+    assert_eq!(events.len(), expected, "every scan published exactly once");
+    assert_eq!(distinct_scans(customer), expected, "no scan the carrier did not send");
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for r in customer.received() {
+        *ids.entry(r.header("webhook-id").to_string()).or_default() += 1;
+    }
+    let accepted = accepted_at.into_inner().unwrap();
+    let longest_gap = accepted
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    for service in [&mut dispatcher, &mut normalizer, &mut ingest] {
+        service.kill();
+    }
+    Ledger {
+        pushed,
+        refused: refused.load(Ordering::SeqCst),
+        delivered: distinct_scans(customer),
+        duplicate_webhook_ids: ids.values().map(|n| n - 1).sum(),
+        longest_gap,
+        fault_to_all_delivered,
+    }
+}
+
+fn history_snapshot(number: &str, scans: usize) -> Vec<u8> {
+    let scans: Vec<_> = HISTORY[..scans]
+        .iter()
+        .enumerate()
+        .map(|(i, (code, description))| {
+            scan(
+                code,
+                description,
+                None,
+                &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
+            )
+        })
+        .collect();
+    aiv_payload(number, &scans, None, None)
+}
+
+/// Distinct (tracking number, carrier code) pairs the customer received.
+fn distinct_scans(customer: &CustomerEndpoint) -> usize {
+    customer
+        .received()
+        .iter()
+        .map(|r| {
+            let json = r.json();
+            (
+                json["data"]["shipment"]["tracking_number"].to_string(),
+                json["data"]["event"]["carrier_code"].to_string(),
+            )
+        })
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// One line per fault run, for the record (nextest shows it with `--no-capture` or on failure).
+fn report(test: &str, l: &Ledger) {
+    eprintln!(
+        "FAULT LEDGER {test}: pushed {} (refused 503: {}), scans delivered {}, duplicate webhook-ids {}, longest gap between accepted pushes {:.1?}, fault to all delivered {:.1?}",
+        l.pushed, l.refused, l.delivered, l.duplicate_webhook_ids, l.longest_gap, l.fault_to_all_delivered
+    );
+}
+
+/// The node leading the most partitions of the raw and events topics.
+fn busiest_leader(p: &Pipeline) -> i32 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", p.broker.bootstrap())
+        .create()
+        .unwrap();
+    let metadata = c.fetch_metadata(None, Duration::from_secs(30)).unwrap();
+    let mut led: HashMap<i32, usize> = HashMap::new();
+    for topic in metadata.topics() {
+        if topic.name() == p.topics().raw() || topic.name() == p.topics().events() {
+            for partition in topic.partitions() {
+                *led.entry(partition.leader()).or_default() += 1;
+            }
+        }
+    }
+    led.into_iter().max_by_key(|(_, n)| *n).map(|(id, _)| id).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_broker_restarted_loses_no_push_and_publishes_nothing_twice() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::on_cluster("fault-kill1", 1, &[], &customer);
+    let broker = &p.broker;
+    let ledger = stream_through(&p, &customer, 20, |refused| async move {
+        broker.node("kill", 1);
+        // Down until ingest has answered 503 (its produce timeout is 2 s) to a few pushes.
+        let before = refused.load(Ordering::SeqCst);
+        wait_for("ingest refusing while the broker is down", DEADLINE, || {
+            let n = refused.load(Ordering::SeqCst);
+            async move { (n >= before + 3).then_some(()) }
+        })
+        .await;
+        broker.node("restart", 1);
+    })
+    .await;
+    report("single node SIGKILL + restart", &ledger);
+    assert!(ledger.refused > 0, "pushes were refused (503) while it was down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partition_leader_sigkilled_in_a_three_node_cluster_loses_nothing() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::on_cluster("fault-leader", 3, &[], &customer);
+    let ledger = stream_through(&p, &customer, 20, |_| async {
+        let leader = tokio::task::block_in_place(|| busiest_leader(&p));
+        p.broker.node("kill", leader);
+    })
+    .await;
+    report("three nodes, leader SIGKILL", &ledger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_paused_for_30_seconds_in_a_three_node_cluster_loses_nothing() {
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::on_cluster("fault-pause", 3, &[], &customer);
+    let ledger = stream_through(&p, &customer, 20, |_| async {
+        let leader = tokio::task::block_in_place(|| busiest_leader(&p));
+        p.broker.node("pause", leader);
+        // The fault is defined by its length: the broker is frozen for 30 s while the pipeline
+        // goes on without it.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        p.broker.node("resume", leader);
+    })
+    .await;
+    report("three nodes, SIGSTOP 30 s + SIGCONT", &ledger);
+}
+
+/// Registers `numbers` for `rounds` rounds, each round overwriting the last (a new shipment id;
+/// the customer is `acme` only in the last round), so compaction has superseded values to drop.
+async fn register_rounds(p: &Pipeline, numbers: &[String], rounds: usize) {
+    let codec = Arc::new(gluey_contract::Codec::without_registry().unwrap());
+    let kafka = gluey_kafka::KafkaSettings::new(p.broker.bootstrap());
+    let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &p.topics()).unwrap();
+    for round in 0..rounds {
+        for number in numbers {
+            let last = round + 1 == rounds;
+            registry
+                .register(&gluey_kafka::Registration {
+                    customer_id: if last { "acme" } else { "someone-before" }.into(),
+                    carrier: "fedex".into(),
+                    tracking_numbers: vec![number.clone()],
+                    shipment_id: Some(format!("shp-{number}-{round}")),
+                    ..gluey_kafka::Registration::default()
+                })
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Values per key on the shipments topic, as a reader sees them now.
+async fn shipments_per_key(p: &Pipeline) -> HashMap<String, usize> {
+    let kafka = gluey_kafka::KafkaSettings::new(p.broker.bootstrap());
+    let topic = p.topics().shipments();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::Message;
+        let mut per_key: HashMap<String, usize> = HashMap::new();
+        gluey_kafka::read_to_end(&kafka, &topic, DEADLINE, |m| {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            *per_key.entry(key).or_default() += 1;
+        })
+        .unwrap();
+        per_key
+    })
+    .await
+    .unwrap()
+}
+
+/// A normalizer in a new consumer group reads the raw topic from the start, restores from the
+/// output topics, and must recognise every raw record as published; then the next scan of each
+/// shipment is published once, on its latest registration. Returns what it published for that
+/// scan: (tracking number, sequence, shipment id, customer id).
+async fn restore_and_publish_next(
+    p: &Pipeline,
+    group: &str,
+    numbers: &[String],
+    step: usize,
+) -> Vec<(String, i64, Option<String>, Option<String>)> {
+    let events_before = topics::count(p.broker.bootstrap(), &p.topics().events());
+    let mut normalizer = p.normalizer().arg("--group-id", group);
+    normalizer.start().await;
+    let raw = topics::count(p.broker.bootstrap(), &p.topics().raw());
+    let duplicates = format!(
+        "normalizer_raw_records_total{{carrier=\"fedex\",outcome=\"duplicate\"}} {raw}"
+    );
+    wait_for("every raw record recognised as published", DEADLINE, || {
+        let normalizer = &normalizer;
+        let duplicates = duplicates.clone();
+        async move { normalizer.metrics().await.contains(&duplicates).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &p.topics().events()),
+        events_before,
+        "a restored normalizer publishes nothing again"
+    );
+    for number in numbers {
+        p.push_history(number, &HISTORY, step).await;
+    }
+    let records = topics::decode_all::<CanonicalRecord>(
+        &topics::read_all_async(
+            p.broker.bootstrap(),
+            &p.topics().events(),
+            events_before + numbers.len() as i64,
+        )
+        .await,
+    )
+    .await;
+    normalizer.kill();
+    let mut published: Vec<_> = records[records.len() - numbers.len()..]
+        .iter()
+        .map(|r| {
+            (
+                r.tracking_number.clone(),
+                r.sequence,
+                r.shipment_id.clone(),
+                r.customer_id.clone(),
+            )
+        })
+        .collect();
+    published.sort();
+    published
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normalizer_restored_after_compaction_behaves_as_one_restored_before() {
+    // Segments roll after a second and the cleaner takes any dirty log, so compaction happens
+    // within the test.
+    let customer = CustomerEndpoint::start().await;
+    let p = Pipeline::on_cluster(
+        "fault-compaction",
+        1,
+        &[
+            "log.roll.ms=1000",
+            "log.cleaner.min.cleanable.ratio=0.01",
+            "log.cleaner.backoff.ms=200",
+        ],
+        &customer,
+    );
+    let numbers: Vec<String> = (0..10).map(|i| format!("7949{i:08}")).collect();
+    register_rounds(&p, &numbers, 5).await;
+    let mut ingest = p.ingest();
+    ingest.start().await;
+    let mut first = p.normalizer();
+    first.start().await;
+    for number in &numbers {
+        p.push_history(number, &HISTORY, 1).await;
+    }
+    topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), 10).await;
+    first.kill();
+    let before_compaction = shipments_per_key(&p).await;
+    assert!(
+        numbers
+            .iter()
+            .all(|n| before_compaction[&format!("fedex:{n}")] == 5),
+        "every round is still on the topic before compaction: {before_compaction:?}"
+    );
+
+    let before = restore_and_publish_next(&p, "restored-before", &numbers, 2).await;
+
+    // Keep appending (registrations of other numbers, enough to reach every partition) so the
+    // active segments roll, until the cleaner has left one value per key.
+    let roller: Vec<String> = (0..12).map(|i| format!("7949999999{i:02}")).collect();
+    wait_for("the shipments topic compacted", Duration::from_secs(120), || {
+        let (p, numbers, roller) = (&p, &numbers, &roller);
+        async move {
+            register_rounds(p, roller, 1).await;
+            let per_key = shipments_per_key(p).await;
+            numbers
+                .iter()
+                .all(|n| per_key.get(&format!("fedex:{n}")) == Some(&1))
+                .then_some(())
+        }
+    })
+    .await;
+
+    let after = restore_and_publish_next(&p, "restored-after", &numbers, 3).await;
+    assert_eq!(before.len(), numbers.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(a.0, b.0);
+        assert_eq!(a.1, b.1 + 1, "the sequence goes on: {a:?} after {b:?}");
+        assert_eq!(
+            (&a.2, &a.3),
+            (&b.2, &b.3),
+            "the same (latest) registration before and after compaction"
+        );
+        assert_eq!(a.2.as_deref(), Some(format!("shp-{}-4", a.0).as_str()));
+        assert_eq!(a.3.as_deref(), Some("acme"));
+    }
 }

@@ -66,6 +66,21 @@ impl Pipeline {
         )
     }
 
+    /// A pipeline for `customer` on a cluster of the test's own: `nodes` (1 or 3) nodes with
+    /// broker settings `set`, for tests that break it.
+    pub fn on_cluster(
+        name: &str,
+        nodes: usize,
+        set: &[&str],
+        customer: &CustomerEndpoint,
+    ) -> Pipeline {
+        Pipeline::with_config(
+            name,
+            |dir| Broker::own(dir, nodes, set),
+            |dir| super::write_config(dir, &customer.url()),
+        )
+    }
+
     /// A pipeline whose services reach a cluster of the test's own only through its SASL_SSL
     /// (SCRAM) listener.
     pub fn on_sasl_broker(name: &str, customer: &CustomerEndpoint) -> Pipeline {
