@@ -324,15 +324,24 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         None => {
             gluey_kafka::create_topics(&kafka, &topics, args.partitions, args.replication).await?;
-            create_passthrough_topic(&kafka, &passthrough_topic, args.partitions, args.replication)
-                .await?;
+            create_passthrough_topic(
+                &kafka,
+                &passthrough_topic,
+                args.partitions,
+                args.replication,
+            )
+            .await?;
         }
     }
     println!(
         "gluey bench normalize: {} distinct raw records, {} partitions, broker {}",
         args.records,
         args.partitions,
-        if embedded.is_some() { "embedded librdkafka mock".to_string() } else { bootstrap.clone() }
+        if embedded.is_some() {
+            "embedded librdkafka mock".to_string()
+        } else {
+            bootstrap.clone()
+        }
     );
     let exe = std::env::current_exe().context("cannot find the gluey binary")?;
 
@@ -374,8 +383,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .args(["--ops-listen", &ops.to_string()])
         .args(["--group-id", &format!("{}normalizer", topics.prefix())])
         .args(["--max-batch", &args.max_batch.to_string()])
-        .args(["--produce-timeout", "30s", "--retry-backoff", "200ms", "--park-window", "1h"])
-        .env("RUST_LOG", "warn")
+        .args([
+            "--produce-timeout",
+            "30s",
+            "--retry-backoff",
+            "200ms",
+            "--park-window",
+            "1h",
+        ])
+        // Its dead letters of the garbage records are expected; only errors are shown.
+        .env("RUST_LOG", "error")
         .kill_on_drop(true)
         .spawn()
         .context("cannot start gluey normalize")?;
@@ -398,7 +415,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let normalizer_secs = started.elapsed().as_secs_f64();
     let normalizer_cpu = cpu_seconds(&pid.to_string()).context("the normalizer's CPU time")?;
-    wait_until(&kafka, &topics.events(), expected as i64, Duration::from_secs(60)).await?;
+    wait_until(
+        &kafka,
+        &topics.events(),
+        expected as i64,
+        Duration::from_secs(60),
+    )
+    .await?;
     if let Some(pid) = normalizer.id() {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -415,7 +438,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         tokio::process::Command::new(&exe)
             .args(["bench", "passthrough", "--kafka-bootstrap", &bootstrap])
             .args(["--from", &topics.raw(), "--to", &passthrough_topic])
-            .args(["--inputs", &raw.to_string(), "--outputs", &expected.to_string()])
+            .args([
+                "--inputs",
+                &raw.to_string(),
+                "--outputs",
+                &expected.to_string(),
+            ])
             .args(["--size", &avg.to_string()]),
         "bench passthrough",
     )
@@ -483,7 +511,15 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
 pub async fn passthrough_child(args: PassthroughArgs) -> anyhow::Result<()> {
     let kafka = KafkaSettings::new(args.kafka_bootstrap);
     let started = Instant::now();
-    passthrough(&kafka, &args.from, &args.to, args.inputs, args.outputs, args.size).await?;
+    passthrough(
+        &kafka,
+        &args.from,
+        &args.to,
+        args.inputs,
+        args.outputs,
+        args.size,
+    )
+    .await?;
     println!(
         "secs={:.3} cpu={:.3}",
         started.elapsed().as_secs_f64(),
@@ -503,7 +539,11 @@ async fn create_passthrough_topic(
         kafka.client_config().create()?;
     let results = admin
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(replication))],
+            &[NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(replication),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await?;
@@ -565,21 +605,17 @@ async fn accounted(http: &reqwest::Client, url: &str) -> u64 {
         .sum()
 }
 
+/// Bytes of every value on `topic`, read whole with the services' own reader.
 async fn read_sizes(kafka: &KafkaSettings, topic: &str) -> anyhow::Result<usize> {
-    let consumer: StreamConsumer = kafka
-        .consumer_config(&format!("bench-sizes-{}", std::process::id()))
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    let (total, _) = {
-        let (kafka, t) = (kafka.clone(), topic.to_string());
-        tokio::task::spawn_blocking(move || topic_totals(&kafka, &t)).await??
-    };
-    let mut bytes = 0;
-    for _ in 0..total {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
-        bytes += m.payload().map(<[u8]>::len).unwrap_or(0);
-    }
-    Ok(bytes)
+    let (kafka, topic) = (kafka.clone(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut bytes = 0;
+        gluey_kafka::read_to_end(&kafka, &topic, Duration::from_secs(120), |m| {
+            bytes += m.payload().map(<[u8]>::len).unwrap_or(0);
+        })?;
+        Ok(bytes)
+    })
+    .await?
 }
 
 async fn passthrough(

@@ -8,7 +8,7 @@ use crate::support;
 use std::process::Output;
 
 use crate::support::pipeline::{scan, Pipeline};
-use crate::support::{topics, CustomerEndpoint};
+use crate::support::{topics, Receiver};
 use chrono::Utc;
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, Codec, DeadLetter};
@@ -65,7 +65,7 @@ fn metric(text: &str, series: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_dead_letter_publishes_its_events_exactly_once() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("deadletter-replay", &customer);
     let mut ingest = p.ingest();
     let mut normalizer = p
@@ -207,7 +207,7 @@ fn letter(stage: &str, source_topic: String, reason: &str) -> DeadLetter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_handles_empty_selections_dry_runs_and_letters_it_cannot_replay() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("deadletter-select", &customer);
     let (raw, events, dead) = (
         p.topics().raw(),

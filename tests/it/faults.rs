@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::pipeline::{scan, Pipeline};
-use crate::support::{self, topics, wait_for, CustomerEndpoint, DEADLINE};
+use crate::support::{self, topics, wait_for, Receiver, DEADLINE};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::CanonicalRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_runs_over_sasl_ssl_and_wrong_credentials_fail_at_start_up() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let number = "794600000001".to_string();
-    let p = Pipeline::on_sasl_broker("sasl", &customer);
+    let p = Pipeline::builder("sasl").customer(&customer).sasl().start();
     p.register(std::slice::from_ref(&number)).await;
     let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
     ingest.start().await;
@@ -116,7 +116,7 @@ const HISTORY: [(&str, &str); 4] = [
 /// customer and that nothing was published twice on `tracking.events.v1`.
 async fn stream_through<F, Fut>(
     p: &Pipeline,
-    customer: &CustomerEndpoint,
+    customer: &Receiver,
     shipments: usize,
     fault: F,
 ) -> Ledger
@@ -126,11 +126,7 @@ where
 {
     let numbers: Vec<String> = (0..shipments).map(|i| format!("7948{i:08}")).collect();
     p.register(&numbers).await;
-    let (mut ingest, mut normalizer, mut dispatcher) = (
-        p.ingest(),
-        p.normalizer(),
-        p.dispatcher(),
-    );
+    let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
     ingest.start().await;
     normalizer.start().await;
     dispatcher.start().await;
@@ -180,8 +176,7 @@ where
     let fault_to_all_delivered = fault_at.elapsed();
 
     let events = topics::decode_all::<CanonicalRecord>(
-        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), expected as i64)
-            .await,
+        &topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), expected as i64).await,
     )
     .await;
     let mut seen = HashSet::new();
@@ -194,9 +189,13 @@ where
         );
     }
     assert_eq!(events.len(), expected, "every scan published exactly once");
-    assert_eq!(distinct_scans(customer), expected, "no scan the carrier did not send");
+    assert_eq!(
+        distinct_scans(customer),
+        expected,
+        "no scan the carrier did not send"
+    );
     let mut ids: HashMap<String, usize> = HashMap::new();
-    for r in customer.received() {
+    for r in customer.requests() {
         *ids.entry(r.header("webhook-id").to_string()).or_default() += 1;
     }
     let accepted = accepted_at.into_inner().unwrap();
@@ -206,6 +205,11 @@ where
         .max()
         .unwrap_or_default();
     for service in [&mut dispatcher, &mut normalizer, &mut ingest] {
+        assert!(
+            service.running(),
+            "the service carried on through the fault without a restart:\n{}",
+            service.log()
+        );
         service.kill();
     }
     Ledger {
@@ -235,9 +239,9 @@ fn history_snapshot(number: &str, scans: usize) -> Vec<u8> {
 }
 
 /// Distinct (tracking number, carrier code) pairs the customer received.
-fn distinct_scans(customer: &CustomerEndpoint) -> usize {
+fn distinct_scans(customer: &Receiver) -> usize {
     customer
-        .received()
+        .requests()
         .iter()
         .map(|r| {
             let json = r.json();
@@ -274,13 +278,19 @@ fn busiest_leader(p: &Pipeline) -> i32 {
             }
         }
     }
-    led.into_iter().max_by_key(|(_, n)| *n).map(|(id, _)| id).unwrap()
+    led.into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(id, _)| id)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_broker_restarted_loses_no_push_and_publishes_nothing_twice() {
-    let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::on_cluster("fault-kill1", 1, &[], &customer);
+    let customer = Receiver::customer().await;
+    let p = Pipeline::builder("fault-kill1")
+        .customer(&customer)
+        .cluster(1, &[])
+        .start();
     let broker = &p.broker;
     let ledger = stream_through(&p, &customer, 20, |refused| async move {
         broker.node("kill", 1);
@@ -295,13 +305,19 @@ async fn a_sigkilled_broker_restarted_loses_no_push_and_publishes_nothing_twice(
     })
     .await;
     report("single node SIGKILL + restart", &ledger);
-    assert!(ledger.refused > 0, "pushes were refused (503) while it was down");
+    assert!(
+        ledger.refused > 0,
+        "pushes were refused (503) while it was down"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_partition_leader_sigkilled_in_a_three_node_cluster_loses_nothing() {
-    let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::on_cluster("fault-leader", 3, &[], &customer);
+    let customer = Receiver::customer().await;
+    let p = Pipeline::builder("fault-leader")
+        .customer(&customer)
+        .cluster(3, &[])
+        .start();
     let ledger = stream_through(&p, &customer, 20, |_| async {
         let leader = tokio::task::block_in_place(|| busiest_leader(&p));
         p.broker.node("kill", leader);
@@ -312,8 +328,11 @@ async fn the_partition_leader_sigkilled_in_a_three_node_cluster_loses_nothing() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_paused_for_30_seconds_in_a_three_node_cluster_loses_nothing() {
-    let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::on_cluster("fault-pause", 3, &[], &customer);
+    let customer = Receiver::customer().await;
+    let p = Pipeline::builder("fault-pause")
+        .customer(&customer)
+        .cluster(3, &[])
+        .start();
     let ledger = stream_through(&p, &customer, 20, |_| async {
         let leader = tokio::task::block_in_place(|| busiest_leader(&p));
         p.broker.node("pause", leader);
@@ -381,13 +400,18 @@ async fn restore_and_publish_next(
     let mut normalizer = p.normalizer().arg("--group-id", group);
     normalizer.start().await;
     let raw = topics::count(p.broker.bootstrap(), &p.topics().raw());
-    let duplicates = format!(
-        "normalizer_raw_records_total{{carrier=\"fedex\",outcome=\"duplicate\"}} {raw}"
-    );
+    let duplicates =
+        format!("normalizer_raw_records_total{{carrier=\"fedex\",outcome=\"duplicate\"}} {raw}");
     wait_for("every raw record recognised as published", DEADLINE, || {
         let normalizer = &normalizer;
         let duplicates = duplicates.clone();
-        async move { normalizer.metrics().await.contains(&duplicates).then_some(()) }
+        async move {
+            normalizer
+                .metrics()
+                .await
+                .contains(&duplicates)
+                .then_some(())
+        }
     })
     .await;
     assert_eq!(
@@ -427,17 +451,18 @@ async fn restore_and_publish_next(
 async fn a_normalizer_restored_after_compaction_behaves_as_one_restored_before() {
     // Segments roll after a second and the cleaner takes any dirty log, so compaction happens
     // within the test.
-    let customer = CustomerEndpoint::start().await;
-    let p = Pipeline::on_cluster(
-        "fault-compaction",
-        1,
-        &[
-            "log.roll.ms=1000",
-            "log.cleaner.min.cleanable.ratio=0.01",
-            "log.cleaner.backoff.ms=200",
-        ],
-        &customer,
-    );
+    let customer = Receiver::customer().await;
+    let p = Pipeline::builder("fault-compaction")
+        .customer(&customer)
+        .cluster(
+            1,
+            &[
+                "log.roll.ms=1000",
+                "log.cleaner.min.cleanable.ratio=0.01",
+                "log.cleaner.backoff.ms=200",
+            ],
+        )
+        .start();
     let numbers: Vec<String> = (0..10).map(|i| format!("7949{i:08}")).collect();
     register_rounds(&p, &numbers, 5).await;
     let mut ingest = p.ingest();
@@ -462,17 +487,21 @@ async fn a_normalizer_restored_after_compaction_behaves_as_one_restored_before()
     // Keep appending (registrations of other numbers, enough to reach every partition) so the
     // active segments roll, until the cleaner has left one value per key.
     let roller: Vec<String> = (0..12).map(|i| format!("7949999999{i:02}")).collect();
-    wait_for("the shipments topic compacted", Duration::from_secs(120), || {
-        let (p, numbers, roller) = (&p, &numbers, &roller);
-        async move {
-            register_rounds(p, roller, 1).await;
-            let per_key = shipments_per_key(p).await;
-            numbers
-                .iter()
-                .all(|n| per_key.get(&format!("fedex:{n}")) == Some(&1))
-                .then_some(())
-        }
-    })
+    wait_for(
+        "the shipments topic compacted",
+        Duration::from_secs(120),
+        || {
+            let (p, numbers, roller) = (&p, &numbers, &roller);
+            async move {
+                register_rounds(p, roller, 1).await;
+                let per_key = shipments_per_key(p).await;
+                numbers
+                    .iter()
+                    .all(|n| per_key.get(&format!("fedex:{n}")) == Some(&1))
+                    .then_some(())
+            }
+        },
+    )
     .await;
 
     let after = restore_and_publish_next(&p, "restored-after", &numbers, 3).await;

@@ -124,7 +124,9 @@ fn assert_no_secret_in(service: &Service) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scheme_stores_a_good_push_once_and_refuses_bad_or_missing_credentials() {
-    let p = Pipeline::with_config_text("schemes", &carriers::config_text(&SCHEMES, None));
+    let p = Pipeline::builder("schemes")
+        .config(&carriers::config_text(&SCHEMES, None))
+        .start();
     let mut ingest = p.ingest();
     ingest.start().await;
     let mut tally = Tally::default();
@@ -251,7 +253,7 @@ async fn direct_deliveries_must_be_fresh_and_are_stored_once_per_webhook_id() {
         "[carriers.direct]\ntimestamp_tolerance = \"60s\"\n\n{}",
         Scheme::Direct.config_section(None)
     );
-    let p = Pipeline::with_config_text("direct", &text);
+    let p = Pipeline::builder("direct").config(&text).start();
     let mut ingest = p.ingest();
     ingest.start().await;
     let client = Scheme::Direct.client(p.ingest_port);
@@ -409,7 +411,9 @@ async fn every_route_bounds_body_size_content_type_and_rate() {
     // Smaller than the service's --max-body-bytes (65536); a token every 1000 s after a burst
     // of two, so the third push is throttled however slow the machine is.
     let limits = "{ max_body_bytes = 4096, requests_per_second = 0.001, burst = 2 }";
-    let p = Pipeline::with_config_text("limits", &carriers::config_text(&SCHEMES, Some(limits)));
+    let p = Pipeline::builder("limits")
+        .config(&carriers::config_text(&SCHEMES, Some(limits)))
+        .start();
     let mut ingest = p.ingest();
     ingest.start().await;
     let mut tally = Tally::default();
@@ -487,7 +491,10 @@ async fn every_route_bounds_body_size_content_type_and_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_is_answered_503_and_every_accepted_push_is_stored_once() {
     // SIGKILL the (real, single-node) broker, then start it again on the same storage.
-    let p = Pipeline::on_own_broker("outage", &carriers::config_text(&SCHEMES, None));
+    let p = Pipeline::builder("outage")
+        .config(&carriers::config_text(&SCHEMES, None))
+        .cluster(1, &[])
+        .start();
     let mut ingest = p.ingest();
     ingest.start().await;
     let clients: Vec<_> = SCHEMES

@@ -7,7 +7,7 @@ use crate::support;
 use std::collections::{HashMap, HashSet};
 
 use crate::support::pipeline::{scan, Pipeline};
-use crate::support::{topics, CustomerEndpoint};
+use crate::support::{topics, Receiver};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::CanonicalRecord;
 
@@ -42,7 +42,7 @@ fn restored_records(log: &str) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_move_between_instances_without_loss_or_duplicates() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7948{i:08}")).collect();
     let p = Pipeline::new("rebalance", &customer);
     p.register(&numbers).await;
@@ -136,7 +136,7 @@ fn parked_metric(log_metrics: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_for_unregistered_shipments_wait_and_are_released_in_order_even_across_a_restart() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("parking", &customer);
     let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
     ingest.start().await;
@@ -201,7 +201,7 @@ async fn events_for_unregistered_shipments_wait_and_are_released_in_order_even_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_records_are_dead_lettered_after_the_window() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("park-expiry", &customer);
     let mut ingest = p.ingest();
     let mut normalizer = p
@@ -248,7 +248,7 @@ async fn parked_records_are_dead_lettered_after_the_window() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quiet_shipments_expire_once_and_a_new_scan_revives_them() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("expiry", &customer);
     let number = "794900000042".to_string();
     p.register(std::slice::from_ref(&number)).await;
@@ -307,7 +307,7 @@ async fn quiet_shipments_expire_once_and_a_new_scan_revives_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_under_an_alias_land_on_the_original_shipment() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("alias", &customer);
     // The carrier relabels the parcel at a hub: the second number is an alias of the first.
     let numbers: Vec<String> = (0..6).map(|i| format!("79491000000{i}")).collect();
@@ -430,7 +430,7 @@ async fn events_under_an_alias_land_on_the_original_shipment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_raw_topic_from_the_start_publishes_nothing_twice() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("raw-replay", &customer);
     let numbers: Vec<String> = (0..10).map(|i| format!("79492000000{i}")).collect();
     p.register(&numbers).await;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::support::pipeline::Pipeline;
-use crate::support::{topics, CustomerEndpoint};
+use crate::support::{topics, Receiver};
 use chrono::{DateTime, Duration as ChronoDuration, FixedOffset, Utc};
 use gluey::dev::fedex_simulator::{aiv_payload, FedexScan};
 use gluey_carriers::{ParsedRecord, RawInput};
@@ -536,7 +536,7 @@ fn assert_status_rules(key: &str, mine: &[&CanonicalRecord]) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_history_through_webhook_poll_and_file_lands_once() {
     let started = Instant::now();
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("audit-routes", &customer);
     let scenarios: Vec<Scenario> = (0..20).map(scenario).collect();
     let numbers: Vec<String> = scenarios.iter().map(|s| s.history.number.clone()).collect();
@@ -756,7 +756,7 @@ enum Audited {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_survive_repeated_sigkills_and_audit_clean() {
     let started = Instant::now();
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("audit-sigkill", &customer);
     let histories: Vec<History> = (0..SHIPMENTS).map(bulk_history).collect();
     let numbers: Vec<String> = histories.iter().map(|h| h.number.clone()).collect();

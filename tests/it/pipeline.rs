@@ -8,13 +8,13 @@ use crate::support;
 use std::collections::{HashMap, HashSet};
 
 use crate::support::pipeline::{scan, Pipeline};
-use crate::support::{topics, CustomerEndpoint};
+use crate::support::{topics, Receiver};
 use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, DeadLetter, RawEnvelope};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fedex_push_reaches_the_customer_signed_and_canonical() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let number = "794612345678".to_string();
     let p = Pipeline::new("e2e", &customer);
     p.register(std::slice::from_ref(&number)).await;
@@ -121,7 +121,7 @@ async fn fedex_push_reaches_the_customer_signed_and_canonical() {
     .await;
     assert!(metrics.contains("normalizer_records_published_total"));
     assert_eq!(topics::count(p.broker.bootstrap(), &p.topics().events()), 2);
-    assert_eq!(customer.received().len(), 2);
+    assert_eq!(customer.requests().len(), 2);
 
     // SIGTERM drains: every service exits cleanly.
     for service in [&mut dispatcher, &mut normalizer, &mut ingest] {
@@ -135,7 +135,7 @@ async fn fedex_push_reaches_the_customer_signed_and_canonical() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let p = Pipeline::new("malformed", &customer);
     let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
     ingest.start().await;
@@ -167,7 +167,7 @@ async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
-    let customer = CustomerEndpoint::start().await;
+    let customer = Receiver::customer().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7947{i:08}")).collect();
     let p = Pipeline::new("sigkill", &customer);
     p.register(&numbers).await;
@@ -248,8 +248,8 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
-    let old = CustomerEndpoint::start().await;
-    let new = CustomerEndpoint::start().await;
+    let old = Receiver::customer().await;
+    let new = Receiver::customer().await;
     let numbers = vec![
         "794612340001".to_string(),
         "794612340002".to_string(),
@@ -310,5 +310,5 @@ async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
         delivered[0].json()["data"]["shipment"]["tracking_number"],
         numbers[2]
     );
-    assert_eq!(old.received().len(), 2);
+    assert_eq!(old.requests().len(), 2);
 }

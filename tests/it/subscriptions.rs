@@ -5,17 +5,14 @@
 //! waited out, and a restart neither forgets a subscription nor makes it again early. Everything
 //! is asserted from what the carrier saw (the simulator's call log and ledger) and /metrics.
 
-use crate::support;
-
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{wait_for, Broker, Service, DEADLINE};
+use crate::support::pipeline::Pipeline;
+use crate::support::{wait_for, Service, DEADLINE};
 use chrono::Utc;
 use gluey::dev::subscription_api::{DhlSubscriptionApi, UpsSettings, UpsSubscriptionApi};
 use gluey_contract::*;
-use gluey_kafka::{KafkaSettings, RecordProducer, Registration, ShipmentRegistry};
 use tokio_util::sync::CancellationToken;
 
 /// Compressed from UPS's 14 days; the service renews `RENEW_BEFORE` ahead of the end.
@@ -25,86 +22,25 @@ const RENEW_BEFORE: Duration = Duration::from_secs(4);
 /// tick), never more: more would be a second subscription within the same period.
 const RENEWAL_SLACK: Duration = Duration::from_secs(2);
 
-struct Setup {
-    broker: Broker,
-    prefix: String,
-    dir: PathBuf,
+/// `gluey ingest subscriptions` on `p`'s broker with the config file `config`, its tick and
+/// retries compressed.
+fn subscriptions_service(p: &Pipeline, config: &Path) -> Service {
+    Service::new(
+        "subscriptions",
+        &["ingest", "subscriptions"],
+        p.broker.bootstrap(),
+        &p.prefix,
+        config,
+        &p.dir,
+    )
+    .arg("--tick", "100ms")
+    .arg("--retry-schedule", "300ms,600ms")
 }
 
-impl Setup {
-    fn new(name: &str) -> Setup {
-        let (prefix, dir) = support::unique(name);
-        let mut broker = Broker::start(&dir);
-        broker.create_topics(&prefix);
-        Setup {
-            broker,
-            prefix,
-            dir,
-        }
-    }
-
-    fn topics(&self) -> TopicNames {
-        TopicNames::new(self.prefix.clone())
-    }
-
-    fn kafka(&self) -> KafkaSettings {
-        KafkaSettings::new(self.broker.bootstrap())
-    }
-
-    fn config(&self, text: &str) -> PathBuf {
-        let path = self.dir.join("gluey.toml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn service(&self, config: &Path) -> Service {
-        Service::new(
-            "subscriptions",
-            &["ingest", "subscriptions"],
-            self.broker.bootstrap(),
-            &self.prefix,
-            config,
-            &self.dir,
-        )
-        .arg("--tick", "100ms")
-        .arg("--retry-schedule", "300ms,600ms")
-    }
-
-    async fn register(&self, carrier: &str, numbers: &[String]) {
-        let codec = Arc::new(Codec::without_registry().unwrap());
-        let registry = ShipmentRegistry::new(&self.kafka(), codec, &self.topics()).unwrap();
-        for number in numbers {
-            registry
-                .register(&Registration {
-                    customer_id: "acme".into(),
-                    carrier: carrier.into(),
-                    tracking_numbers: vec![number.clone()],
-                    ..Registration::default()
-                })
-                .await
-                .unwrap();
-        }
-    }
-
-    /// Publishes a `delivered` canonical event for each number, as the normalizer would.
-    async fn deliver(&self, carrier: &str, numbers: &[String]) {
-        let codec = Codec::without_registry().unwrap();
-        let producer = RecordProducer::new(&self.kafka(), Duration::from_secs(30)).unwrap();
-        let topic = self.topics().events();
-        for number in numbers {
-            let record = delivered(carrier, number);
-            let bytes = codec.encode(&topic, &record).await.unwrap();
-            producer
-                .send(
-                    &topic,
-                    Some(record.shipment_key.as_bytes()),
-                    &bytes,
-                    rdkafka::message::OwnedHeaders::new(),
-                )
-                .await
-                .unwrap();
-        }
-    }
+/// Publishes a `delivered` canonical event for each number, as the normalizer would.
+async fn deliver(p: &Pipeline, carrier: &str, numbers: &[String]) {
+    let records: Vec<CanonicalRecord> = numbers.iter().map(|n| delivered(carrier, n)).collect();
+    p.publish(&records).await;
 }
 
 fn delivered(carrier: &str, number: &str) -> CanonicalRecord {
@@ -211,7 +147,7 @@ fn dhl_config(dhl: &DhlSubscriptionApi, extra: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a_restart() {
-    let setup = Setup::new("subs-ups");
+    let setup = Pipeline::builder("subs-ups").start();
     let shutdown = CancellationToken::new();
     let ups = UpsSubscriptionApi::start(
         "127.0.0.1:0".parse().unwrap(),
@@ -227,16 +163,16 @@ async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a
     .unwrap();
     let numbers: Vec<String> = (0..250).map(ups_number).collect();
     let invalid = vec!["1ZBAD00001".to_string(), "1ZBAD00002".to_string()];
-    setup.register("ups", &numbers).await;
-    setup.register("ups", &invalid).await;
+    setup.register_as("ups", &numbers).await;
+    setup.register_as("ups", &invalid).await;
     ups.throttle_next(Duration::from_secs(1));
-    let config = setup.config(&format!(
+    let config = setup.write_config("gluey.toml", &format!(
         "[carriers.ups]\napi_keys = [\"gluey-test\"]\ncredentials = [\"ups-push-credential\"]\n\n[carriers.ups.subscriptions]\nbase_url = \"{}\"\nclient_id = \"gluey-test\"\nclient_secret = \"ups-client-secret\"\nvalidity = \"{}ms\"\nrenew_before = \"{}ms\"\n",
         ups.base_url(),
         VALIDITY.as_millis(),
         RENEW_BEFORE.as_millis()
     ));
-    let mut service = setup.service(&config);
+    let mut service = subscriptions_service(&setup, &config);
     service.start().await;
 
     // Every valid number is subscribed once, in calls of at most 100; the 429 was waited out.
@@ -283,7 +219,7 @@ async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a
     // Delivered shipments stop.
     let delivered = &numbers[..50];
     let in_transit = &numbers[50..];
-    setup.deliver("ups", delivered).await;
+    deliver(&setup, "ups", delivered).await;
     wait_for_states(&service, "ups", &[("stopped", 50), ("failed", 2)]).await;
     let periods_at_delivery: Vec<u32> = delivered
         .iter()
@@ -382,17 +318,19 @@ async fn ups_subscriptions_are_batched_renewed_stopped_at_delivery_and_survive_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dhl_push_subscriptions_per_tracking_number() {
-    let setup = Setup::new("subs-dhl");
+    let setup = Pipeline::builder("subs-dhl").start();
     let shutdown = CancellationToken::new();
     let dhl = start_dhl(&shutdown).await;
     let numbers: Vec<String> = (1..=3).map(|i| format!("0034043416109400000{i}")).collect();
     let unknown = "00340434169999999999".to_string();
     dhl.unknown_numbers(&[&unknown]);
     dhl.throttle_next(Duration::from_secs(1));
-    setup.register("dhl", &numbers).await;
-    setup.register("dhl", std::slice::from_ref(&unknown)).await;
-    let config = setup.config(&dhl_config(&dhl, "service = \"parcel-de\"\n"));
-    let mut service = setup.service(&config);
+    setup.register_as("dhl", &numbers).await;
+    setup
+        .register_as("dhl", std::slice::from_ref(&unknown))
+        .await;
+    let config = setup.write_config("gluey.toml", &dhl_config(&dhl, "service = \"parcel-de\"\n"));
+    let mut service = subscriptions_service(&setup, &config);
     service.start().await;
 
     wait_for_states(&service, "dhl", &[("active", 3), ("failed", 1)]).await;
@@ -427,7 +365,7 @@ async fn dhl_push_subscriptions_per_tracking_number() {
         );
     }
 
-    setup.deliver("dhl", &numbers[..1]).await;
+    deliver(&setup, "dhl", &numbers[..1]).await;
     wait_for_states(&service, "dhl", &[("active", 2), ("stopped", 1)]).await;
 
     // After a restart the state is restored, and nothing is subscribed again: a shipment
@@ -435,7 +373,7 @@ async fn dhl_push_subscriptions_per_tracking_number() {
     assert!(service.terminate().success(), "{}", service.log());
     service.start().await;
     let late = "00340434161094000009".to_string();
-    setup.register("dhl", std::slice::from_ref(&late)).await;
+    setup.register_as("dhl", std::slice::from_ref(&late)).await;
     wait_for_states(
         &service,
         "dhl",
@@ -453,17 +391,20 @@ async fn dhl_push_subscriptions_per_tracking_number() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dhl_account_subscription_covers_the_registered_shipments() {
-    let setup = Setup::new("subs-dhl-account");
+    let setup = Pipeline::builder("subs-dhl-account").start();
     let shutdown = CancellationToken::new();
     let dhl = start_dhl(&shutdown).await;
     setup
-        .register("dhl", &["00340434161094000001".to_string()])
+        .register_as("dhl", &["00340434161094000001".to_string()])
         .await;
-    let config = setup.config(&dhl_config(
-        &dhl,
-        "service = \"ecommerce-europe\"\naccount_id = \"12345678\"\n",
-    ));
-    let mut service = setup.service(&config);
+    let config = setup.write_config(
+        "gluey.toml",
+        &dhl_config(
+            &dhl,
+            "service = \"ecommerce-europe\"\naccount_id = \"12345678\"\n",
+        ),
+    );
+    let mut service = subscriptions_service(&setup, &config);
     service.start().await;
     // One subscription, the account's: a per-number one would show as a second (pending or
     // active) subscription.

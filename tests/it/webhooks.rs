@@ -14,10 +14,11 @@ use crate::support;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use crate::support::pipeline::Pipeline;
 use crate::support::receiver::{Receiver, Reply, Request};
 use crate::support::webhooks::{
-    event, expiring, metric, run_to_exit, secret, update, webhook_id, with_status, Hook,
-    WebhookTest, FLOOR, LADDER,
+    event, expiring, metric, run_to_exit, secret, update, webhook_id, with_status, Hook, FLOOR,
+    LADDER,
 };
 use crate::support::{wait_for, CUSTOMER_SECRET, CUSTOMER_SECRET_NEXT, DEADLINE};
 use gluey_contract::{CanonicalRecord, Status, UpdateType};
@@ -142,8 +143,10 @@ async fn every_request_is_signed_with_each_valid_secret_and_no_expired_one() {
     )
     .await;
     let globex = Hook::simple("globex", "globex-main", Reply::Status(200)).await;
-    let t = WebhookTest::new("wh-sign", &[&rotating, &expired, &later, &globex]);
-    let mut dispatcher = t.dispatcher(0.01, "5s");
+    let t = Pipeline::builder("wh-sign")
+        .hooks(&[&rotating, &expired, &later, &globex])
+        .start();
+    let mut dispatcher = t.webhook_dispatcher(0.01, "5s");
     dispatcher.start().await;
 
     let first = event("acme", "794600000001", 1);
@@ -276,8 +279,10 @@ async fn failed_attempts_are_retried_along_the_ladder() {
         hook.receiver.script(vec![Reply::Status(500); k]);
         hooks.push(hook);
     }
-    let t = WebhookTest::new("wh-ladder", &hooks.iter().collect::<Vec<_>>());
-    let mut dispatcher = t.dispatcher(scale, "5s");
+    let t = Pipeline::builder("wh-ladder")
+        .hooks(&hooks.iter().collect::<Vec<_>>())
+        .start();
+    let mut dispatcher = t.webhook_dispatcher(scale, "5s");
     dispatcher.start().await;
     let record = event("acme", "794600000010", 1);
     t.publish(std::slice::from_ref(&record)).await;
@@ -311,8 +316,8 @@ async fn ten_failed_attempts_dead_letter_the_delivery() {
     // The whole ladder (about 75 h nominal) in about 27 s.
     let scale = 0.0001;
     let failing = Hook::simple("acme", "acme-down", Reply::Status(500)).await;
-    let t = WebhookTest::new("wh-ten", &[&failing]);
-    let mut dispatcher = t.dispatcher(scale, "5s");
+    let t = Pipeline::builder("wh-ten").hooks(&[&failing]).start();
+    let mut dispatcher = t.webhook_dispatcher(scale, "5s");
     dispatcher.start().await;
     let record = event("acme", "794600000020", 1);
     let values = t.publish(std::slice::from_ref(&record)).await;
@@ -404,8 +409,8 @@ async fn throttling_gone_redirects_and_timeouts_are_answered_as_specified() {
         &to_metadata,
         &to_trap,
     ];
-    let t = WebhookTest::new("wh-answers", &hooks);
-    let mut dispatcher = t.dispatcher(scale, "1s");
+    let t = Pipeline::builder("wh-answers").hooks(&hooks).start();
+    let mut dispatcher = t.webhook_dispatcher(scale, "1s");
     dispatcher.start().await;
 
     let first = event("acme", "794600000030", 1);
@@ -559,8 +564,10 @@ async fn a_hanging_and_a_failing_endpoint_do_not_hold_up_a_healthy_one() {
         .setting("max_concurrency = 3");
     let healthy = Hook::simple("acme", "acme-healthy", Reply::Status(204)).await;
     let failing = Hook::simple("globex", "globex-500", Reply::Status(500)).await;
-    let t = WebhookTest::new("wh-isolation", &[&hanging, &healthy, &failing]);
-    let mut dispatcher = t.dispatcher(scale, "10s");
+    let t = Pipeline::builder("wh-isolation")
+        .hooks(&[&hanging, &healthy, &failing])
+        .start();
+    let mut dispatcher = t.webhook_dispatcher(scale, "10s");
     dispatcher.start().await;
 
     let mut acme = Vec::new();
@@ -661,8 +668,8 @@ async fn sigkill_and_restart_lose_no_delivery() {
         .await
         .setting("rate_limit = 50");
     flaky.receiver.fail_randomly(0.2, 500, 20240425);
-    let t = WebhookTest::new("wh-sigkill", &[&flaky]);
-    let mut dispatcher = t.dispatcher(0.001, "5s");
+    let t = Pipeline::builder("wh-sigkill").hooks(&[&flaky]).start();
+    let mut dispatcher = t.webhook_dispatcher(0.001, "5s");
     dispatcher.start().await;
 
     let records: Vec<CanonicalRecord> = (0..n)
@@ -728,9 +735,8 @@ async fn sigkill_and_restart_lose_no_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_and_private_endpoints_are_refused_at_start_up() {
-    let (prefix, dir) = support::unique("wh-refuse");
-    let mut broker = support::Broker::start(&dir);
-    broker.create_topics(&prefix);
+    let p = Pipeline::builder("wh-refuse").start();
+    let (prefix, dir, broker) = (p.prefix.clone(), p.dir.clone(), &p.broker);
     let cases: [(&str, &str, bool, &str); 4] = [
         (
             "loopback",
@@ -818,8 +824,8 @@ async fn filters_choose_what_each_endpoint_receives() {
         .await
         .filter("types = [\"tracking.event.corrected\"]");
     let hooks = [&all, &delivered, &eta, &delivery_milestone, &corrections];
-    let t = WebhookTest::new("wh-filters", &hooks);
-    let mut dispatcher = t.dispatcher(1.0, "5s");
+    let t = Pipeline::builder("wh-filters").hooks(&hooks).start();
+    let mut dispatcher = t.webhook_dispatcher(1.0, "5s");
     dispatcher.start().await;
 
     let number = "794600000300";
@@ -886,8 +892,8 @@ async fn filters_choose_what_each_endpoint_receives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_endpoint_is_enabled_again_and_its_dead_letters_replayed() {
     let gone = Hook::simple("acme", "acme-retired", Reply::Status(410)).await;
-    let t = WebhookTest::new("wh-operator", &[&gone]);
-    let mut dispatcher = t.dispatcher(0.001, "5s");
+    let t = Pipeline::builder("wh-operator").hooks(&[&gone]).start();
+    let mut dispatcher = t.webhook_dispatcher(0.001, "5s");
     dispatcher.start().await;
     let records: Vec<CanonicalRecord> = (1..=3)
         .map(|n| event("acme", &format!("79460000009{n}"), 1))
@@ -998,8 +1004,10 @@ async fn an_endpoint_failing_for_days_is_disabled() {
     // endpoint is only disabled if failures keep coming after a delivery has used its attempts.
     let scale = 0.00002;
     let failing = Hook::simple("acme", "acme-failing", Reply::Status(500)).await;
-    let t = WebhookTest::new("wh-failing-for-days", &[&failing]);
-    let mut dispatcher = t.dispatcher(scale, "5s");
+    let t = Pipeline::builder("wh-failing-for-days")
+        .hooks(&[&failing])
+        .start();
+    let mut dispatcher = t.webhook_dispatcher(scale, "5s");
     dispatcher.start().await;
     let started = Instant::now();
     let mut n = 0;

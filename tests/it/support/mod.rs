@@ -5,7 +5,6 @@
 
 pub mod broker;
 pub mod carriers;
-pub mod customer;
 pub mod pipeline;
 pub mod receiver;
 pub mod service;
@@ -17,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use broker::Broker;
-pub use customer::CustomerEndpoint;
+pub use receiver::Receiver;
 pub use service::Service;
 
 /// Generous: these bound a wait, they do not measure speed.

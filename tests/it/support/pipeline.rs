@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use gluey::dev::fedex_simulator::{aiv_payload, sign, FedexScan};
 use gluey_contract::TopicNames;
 
-use super::{Broker, CustomerEndpoint, Service};
+use super::{Broker, Receiver, Service};
 
 pub fn at(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
@@ -30,12 +30,98 @@ pub fn scan(
     }
 }
 
+/// Which broker a test runs on.
+enum BrokerChoice {
+    /// The suite's broker (`KAFKA_BOOTSTRAP`), or a single node of the test's own without it.
+    Suite,
+    /// A cluster of the test's own: nodes (1 or 3) and broker settings.
+    Cluster(usize, Vec<String>),
+    /// A single node of the test's own whose services use only its SASL_SSL listener.
+    Sasl,
+}
+
+/// What the config file holds.
+enum ConfigChoice {
+    Text(String),
+    /// One customer `acme` with one endpoint and the two test secrets.
+    Customer(String),
+}
+
+/// Builds a [`Pipeline`]: the one harness of the integration tests.
+pub struct PipelineBuilder {
+    name: String,
+    broker: BrokerChoice,
+    config: ConfigChoice,
+}
+
+impl PipelineBuilder {
+    /// One customer, `acme`, whose webhook endpoint is `customer`.
+    pub fn customer(mut self, customer: &Receiver) -> Self {
+        self.config = ConfigChoice::Customer(customer.url());
+        self
+    }
+
+    /// The config file's text as given (say, only carrier sections, for ingest alone).
+    pub fn config(mut self, text: &str) -> Self {
+        self.config = ConfigChoice::Text(text.to_string());
+        self
+    }
+
+    /// Customers and endpoints from `hooks` (the webhook channel's tests).
+    pub fn hooks(self, hooks: &[&super::webhooks::Hook]) -> Self {
+        let text = super::webhooks::customers_toml(hooks);
+        self.config(&text)
+    }
+
+    /// A cluster of the test's own, `nodes` (1 or 3) nodes with broker settings `set`, for
+    /// tests that break it.
+    pub fn cluster(mut self, nodes: usize, set: &[&str]) -> Self {
+        self.broker = BrokerChoice::Cluster(nodes, set.iter().map(|s| s.to_string()).collect());
+        self
+    }
+
+    /// A single node of the test's own; the services reach it only through its SASL_SSL
+    /// (SCRAM) listener, with the credentials in `GLUEY_KAFKA_PROPERTIES`.
+    pub fn sasl(mut self) -> Self {
+        self.broker = BrokerChoice::Sasl;
+        self
+    }
+
+    /// Starts the broker (unless it is the suite's), creates the topics under a prefix of the
+    /// test's own and writes the config file.
+    pub fn start(self) -> Pipeline {
+        let (prefix, dir) = super::unique(&self.name);
+        let mut broker = match &self.broker {
+            BrokerChoice::Suite => Broker::start(&dir),
+            BrokerChoice::Cluster(nodes, set) => {
+                let set: Vec<&str> = set.iter().map(String::as_str).collect();
+                Broker::own(&dir, *nodes, &set)
+            }
+            BrokerChoice::Sasl => Broker::own_with_sasl(&dir),
+        };
+        broker.create_topics(&prefix);
+        let config = match &self.config {
+            ConfigChoice::Customer(url) => super::write_config(&dir, url),
+            ConfigChoice::Text(text) => write_text(&dir, text),
+        };
+        Pipeline {
+            broker,
+            prefix,
+            dir,
+            config,
+            ingest_port: super::free_port(),
+        }
+    }
+}
+
 fn write_text(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("gluey.toml");
     std::fs::write(&path, text).unwrap();
     path
 }
 
+/// A broker with a topic set of the test's own, the config file, and the services as separate
+/// processes.
 pub struct Pipeline {
     pub broker: Broker,
     pub prefix: String,
@@ -45,82 +131,45 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(name: &str, customer: &CustomerEndpoint) -> Pipeline {
-        Pipeline::with_config(name, Broker::start, |dir| {
-            super::write_config(dir, &customer.url())
-        })
-    }
-
-    /// A pipeline whose config file is `text` (say, only carrier sections, for ingest alone).
-    pub fn with_config_text(name: &str, text: &str) -> Pipeline {
-        Pipeline::with_config(name, Broker::start, |dir| write_text(dir, text))
-    }
-
-    /// As [`Pipeline::with_config_text`], on a single-node cluster of the test's own, for tests
-    /// that break the broker.
-    pub fn on_own_broker(name: &str, text: &str) -> Pipeline {
-        Pipeline::with_config(
-            name,
-            |dir| Broker::own(dir, 1, &[]),
-            |dir| write_text(dir, text),
-        )
-    }
-
-    /// A pipeline for `customer` on a cluster of the test's own: `nodes` (1 or 3) nodes with
-    /// broker settings `set`, for tests that break it.
-    pub fn on_cluster(
-        name: &str,
-        nodes: usize,
-        set: &[&str],
-        customer: &CustomerEndpoint,
-    ) -> Pipeline {
-        Pipeline::with_config(
-            name,
-            |dir| Broker::own(dir, nodes, set),
-            |dir| super::write_config(dir, &customer.url()),
-        )
-    }
-
-    /// A pipeline whose services reach a cluster of the test's own only through its SASL_SSL
-    /// (SCRAM) listener.
-    pub fn on_sasl_broker(name: &str, customer: &CustomerEndpoint) -> Pipeline {
-        Pipeline::with_config(name, Broker::own_with_sasl, |dir| {
-            super::write_config(dir, &customer.url())
-        })
-    }
-
-    fn with_config(
-        name: &str,
-        broker: impl FnOnce(&std::path::Path) -> Broker,
-        write: impl FnOnce(&std::path::Path) -> std::path::PathBuf,
-    ) -> Pipeline {
-        let (prefix, dir) = super::unique(name);
-        let mut broker = broker(&dir);
-        broker.create_topics(&prefix);
-        let config = write(&dir);
-        Pipeline {
-            broker,
-            prefix,
-            dir,
-            config,
-            ingest_port: super::free_port(),
+    pub fn builder(name: &str) -> PipelineBuilder {
+        PipelineBuilder {
+            name: name.to_string(),
+            broker: BrokerChoice::Suite,
+            config: ConfigChoice::Text(String::new()),
         }
     }
 
-    /// Registers `numbers` as FedEx shipments of the customer `acme`, through the registry.
-    pub async fn register(&self, numbers: &[String]) {
+    /// The common case: the suite's broker and one customer endpoint.
+    pub fn new(name: &str, customer: &Receiver) -> Pipeline {
+        Pipeline::builder(name).customer(customer).start()
+    }
+
+    /// Writes another config file (in the test's directory) and returns its path.
+    pub fn write_config(&self, file: &str, text: &str) -> std::path::PathBuf {
+        let path = self.dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Registers `numbers` as `carrier` shipments of the customer `acme`, through the registry.
+    pub async fn register_as(&self, carrier: &str, numbers: &[String]) {
         let codec = std::sync::Arc::new(gluey_contract::Codec::without_registry().unwrap());
         let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
         let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &self.topics()).unwrap();
         for number in numbers {
             let registration = gluey_kafka::Registration {
                 customer_id: "acme".into(),
-                carrier: "fedex".into(),
+                carrier: carrier.into(),
                 tracking_numbers: vec![number.clone()],
                 ..gluey_kafka::Registration::default()
             };
             registry.register(&registration).await.unwrap();
         }
+    }
+
+    /// Registers `numbers` as FedEx shipments of the customer `acme`, through the registry.
+    pub async fn register(&self, numbers: &[String]) {
+        self.register_as("fedex", numbers).await
     }
 
     /// Registers one FedEx shipment under several tracking numbers: the first owns it, the

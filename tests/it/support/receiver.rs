@@ -117,6 +117,25 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// The customer endpoint of the pipeline tests: answers 200 to everything and checks that
+    /// every request is signed with each of the two secrets `write_config` gives the customer.
+    pub async fn customer() -> Receiver {
+        Receiver::start(
+            Reply::Status(200),
+            Signing::by(&[super::CUSTOMER_SECRET, super::CUSTOMER_SECRET_NEXT]),
+        )
+        .await
+    }
+
+    /// Waits until at least `n` requests arrived, and returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Request> {
+        super::wait_for(&format!("{n} webhook requests"), super::DEADLINE, || {
+            let got = self.requests();
+            async move { (got.len() >= n).then_some(got) }
+        })
+        .await
+    }
+
     /// A receiver answering `default` to every request, checking signatures per `signing`.
     pub async fn start(default: Reply, signing: Signing) -> Receiver {
         let state = Arc::new(Mutex::new(State {

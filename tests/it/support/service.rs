@@ -115,6 +115,13 @@ impl Service {
         .await;
     }
 
+    /// Whether the process is still running (it has not exited on its own).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// SIGKILL: no drain, no commit, no flush.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

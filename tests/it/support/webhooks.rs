@@ -1,22 +1,21 @@
-//! The webhook dispatcher on its own: a broker with a topic set of its own, a config file of
+//! The webhook dispatcher on its own (a [`Pipeline`] built with `hooks`): a config file of
 //! customer endpoints (each a programmable [`Receiver`]), canonical records produced straight onto
 //! `tracking.events.v1`, the delivery dead-letter topic read back, and `/metrics` picked apart.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use gluey_contract::{
     CanonicalRecord, Codec, OffsetSource, RawReference, RecordType, Route, ShipmentSummary,
-    ShipmentUpdate, Status, TopicNames, TrackingEvent, UpdateType,
+    ShipmentUpdate, Status, TrackingEvent, UpdateType,
 };
 use gluey_kafka::{KafkaSettings, RecordProducer};
 use rdkafka::message::{Headers, OwnedMessage};
 use rdkafka::Message;
 
+use super::pipeline::Pipeline;
 use super::receiver::{Receiver, Reply, Signing};
-use super::{topics, Broker, Service};
+use super::{topics, Service};
 
 /// The delivery dead-letter topic (without the prefix).
 pub const DEADLETTER_TOPIC: &str = "delivery.webhook.deadletter.v1";
@@ -162,16 +161,6 @@ pub fn customers_toml(hooks: &[&Hook]) -> String {
     out
 }
 
-/// A broker, topics and a config file for one test.
-pub struct WebhookTest {
-    pub broker: Broker,
-    pub prefix: String,
-    pub dir: PathBuf,
-    pub config: PathBuf,
-    codec: Arc<Codec>,
-    producer: RecordProducer,
-}
-
 /// What the dispatcher dead-lettered.
 #[derive(Debug, Clone)]
 pub struct DeadLetteredDelivery {
@@ -182,39 +171,12 @@ pub struct DeadLetteredDelivery {
     pub record: CanonicalRecord,
 }
 
-impl WebhookTest {
-    pub fn new(name: &str, hooks: &[&Hook]) -> WebhookTest {
-        let (prefix, dir) = super::unique(name);
-        let mut broker = Broker::start(&dir);
-        broker.create_topics(&prefix);
-        let config = dir.join("gluey.toml");
-        std::fs::write(&config, customers_toml(hooks)).unwrap();
-        let codec = Arc::new(Codec::without_registry().unwrap());
-        let producer =
-            RecordProducer::new(&KafkaSettings::new(broker.bootstrap()), DEADLINE_PRODUCE).unwrap();
-        WebhookTest {
-            broker,
-            prefix,
-            dir,
-            config,
-            codec,
-            producer,
-        }
-    }
-
-    pub fn topics(&self) -> TopicNames {
-        TopicNames::new(self.prefix.clone())
-    }
-
+impl Pipeline {
     /// `gluey dispatch webhook` in the test's own consumer group, loopback endpoints allowed.
-    pub fn dispatcher(&self, retry_time_scale: f64, attempt_timeout: &str) -> Service {
-        Service::new(
+    pub fn webhook_dispatcher(&self, retry_time_scale: f64, attempt_timeout: &str) -> Service {
+        self.service(
             "dispatcher",
             &["dispatch", "webhook", "--allow-loopback-endpoints"],
-            self.broker.bootstrap(),
-            &self.prefix,
-            &self.config,
-            &self.dir,
         )
         .arg("--group-id", &format!("{}dispatch-webhook", self.prefix))
         .arg("--retry-time-scale", &retry_time_scale.to_string())
@@ -225,10 +187,16 @@ impl WebhookTest {
     /// value bytes.
     pub async fn publish(&self, records: &[CanonicalRecord]) -> Vec<Vec<u8>> {
         let topic = self.topics().events();
+        let codec = Codec::without_registry().unwrap();
+        let producer = RecordProducer::new(
+            &KafkaSettings::new(self.broker.bootstrap()),
+            DEADLINE_PRODUCE,
+        )
+        .unwrap();
         let mut values = Vec::new();
         for record in records {
-            let value = self.codec.encode(&topic, record).await.unwrap();
-            self.producer
+            let value = codec.encode(&topic, record).await.unwrap();
+            producer
                 .send(
                     &topic,
                     Some(record.shipment_key.as_bytes()),
@@ -266,8 +234,8 @@ impl WebhookTest {
             endpoint: header("gluey-endpoint"),
             reason: header("gluey-reason"),
             attempt: header("gluey-attempt"),
-            record: self
-                .codec
+            record: Codec::without_registry()
+                .unwrap()
                 .decode::<CanonicalRecord>(&value)
                 .await
                 .expect("a dead letter's value is the canonical record"),
