@@ -1,6 +1,8 @@
-//! FAKE Schema Registry, for tests only: the Confluent Schema Registry cannot run on the test
-//! machines, so this implements exactly the REST calls our client (`schema_registry_converter`)
-//! makes, and records any other call so a test can fail on it:
+//! FAKE Schema Registry, for one test only: the wire format runs against a real registry
+//! (Apicurio Registry, `round_trip.rs`), but Apicurio checks basic authentication only against an
+//! OpenID Connect server, which cannot run here; so whether our client sends the credentials is
+//! shown on this fake. It implements exactly the REST calls our client
+//! (`schema_registry_converter`) makes, and records any other call so a test can fail on it:
 //!
 //! - `POST /subjects/{subject}/versions` — register a schema, answer `{"id": N}`;
 //! - `GET /schemas/ids/{id}` — fetch a schema by id, answer `{"schema": "..."}`.

@@ -3,8 +3,9 @@
 //! offsets and where they came from, ordering, one `event_id` per scan across both routes, and
 //! splits that lose nothing. Pushes and poll-vs-push identity, errors, the code table and
 //! properties are in `ups/`.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -17,18 +18,10 @@ use serde_json::{json, Value};
 
 use records::{classification, events, utc};
 
-#[path = "ups/alert.rs"]
 mod alert_push;
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "ups/errors.rs"]
 mod errors;
-#[path = "ups/every_code.rs"]
 mod every_code;
-#[path = "ups/props.rs"]
 mod props;
-#[path = "support/records.rs"]
-mod records;
 
 pub const TRACK_FIXTURES: [&str; 8] = [
     "example.json",

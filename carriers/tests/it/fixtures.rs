@@ -5,8 +5,6 @@
 //!
 //! And every row of every mapping file must be exercised by at least one fixture.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

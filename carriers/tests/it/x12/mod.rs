@@ -1,8 +1,9 @@
 //! Golden tests for `x12.214` against the fixtures in `tests/fixtures/x12.214/`: CARRIERS.md's
 //! example, every time code, separators from ISA / context / ST, the carrier namespace, ETA codes,
 //! interchange splits; typed errors and properties in the included modules.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -14,14 +15,8 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
 use records::{classification, events, utc};
 
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "x12/errors.rs"]
 mod errors;
-#[path = "x12/props.rs"]
 mod props;
-#[path = "support/records.rs"]
-mod records;
 
 /// (code, UTC, offset, offset source, time flags) of an event.
 type TimeRow = (String, DateTime<Utc>, i32, OffsetSource, Vec<String>);

@@ -1,7 +1,8 @@
 //! Golden tests for `fedex.aiv` against the fixtures in `tests/fixtures/fedex.aiv/`, and properties
 //! proving that parse and split never panic on arbitrary or mutated input.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -13,20 +14,9 @@ use gluey_contract::{OffsetSource, Status, UpdateType};
 
 use records::{classification, events, utc};
 
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "fedex/errors.rs"]
 mod errors;
-#[path = "fedex/every_code.rs"]
 mod every_code;
-#[path = "support/json_mutation.rs"]
-mod json_mutation;
-#[path = "support/properties.rs"]
-mod properties;
-#[path = "fedex/props.rs"]
 mod props;
-#[path = "support/records.rs"]
-mod records;
 
 pub const FIXTURES: [&str; 7] = [
     "example_track_api.json",

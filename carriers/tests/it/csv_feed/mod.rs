@@ -2,8 +2,9 @@
 //! (BOM, CRLF, `;`, Windows-1252, quotes, Excel's `'`, H/T records, a repeated header), day-first
 //! dates, zones, per-carrier codes, one id per scan whether a file or a line carries it, and
 //! line splits; typed errors and properties in the included modules.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -15,14 +16,8 @@ use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 
 use records::{classification, events, utc};
 
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "csv_feed/errors.rs"]
 mod errors;
-#[path = "csv_feed/props.rs"]
 mod props;
-#[path = "support/records.rs"]
-mod records;
 
 /// (tracking number, code, status, UTC, local, offset source) of an event.
 type FileRow<'a> = (

@@ -23,7 +23,7 @@ fn one(code: &str, description: &str) -> (Status, String, Option<usize>) {
 
 #[test]
 fn every_rule_text_classifies_as_its_row_says_in_any_case() {
-    let file: Value = serde_json::from_str(include_str!("../../mappings/dhl.json")).unwrap();
+    let file: Value = serde_json::from_str(include_str!("../../../mappings/dhl.json")).unwrap();
     let rows = file["rows"].as_array().unwrap();
     let mut texts = 0;
     for (index, row) in rows.iter().enumerate() {

@@ -1,7 +1,8 @@
 //! Golden tests for `dhl.unified` and `dhl.push` against the fixtures in `tests/fixtures/dhl.*/`,
 //! and properties proving that parse and split never panic on arbitrary or mutated input.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -13,22 +14,11 @@ use gluey_contract::{OffsetSource, Route, Status, TrackingEvent, UpdateType};
 
 use records::{classification, events, utc};
 
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "dhl/divisions.rs"]
 mod divisions;
-#[path = "dhl/errors.rs"]
 mod errors;
-#[path = "dhl/every_code.rs"]
 mod every_code;
-#[path = "support/json_mutation.rs"]
-mod json_mutation;
-#[path = "dhl/props.rs"]
 mod props;
-#[path = "dhl/push_bodies.rs"]
 mod push_bodies;
-#[path = "support/records.rs"]
-mod records;
 
 pub const UNIFIED_FIXTURES: [&str; 7] = [
     "carriers_md_example.json",

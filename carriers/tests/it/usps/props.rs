@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 
 use super::{fixture, parse, FIXTURES};
 
-use crate::json_mutation::mutate;
+use crate::support::json_mutation::mutate;
 
 /// Runs both entry points and checks what they return; a panic fails the property on its own.
 fn check(payload: &[u8]) -> Result<(), TestCaseError> {
-    crate::properties::check_parse_and_split(payload, parse, |p| UspsV3.split(p))
+    crate::support::properties::check_parse_and_split(payload, parse, |p| UspsV3.split(p))
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

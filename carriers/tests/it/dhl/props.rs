@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::{fixture, parse_with, PUSH_FIXTURES, UNIFIED_FIXTURES};
 
-use crate::json_mutation::mutate;
+use crate::support::json_mutation::mutate;
 
 fn formats() -> [&'static dyn CarrierFormat; 2] {
     [&DhlUnified, &DhlPush]

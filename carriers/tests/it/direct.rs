@@ -1,7 +1,5 @@
 //! The direct format: golden assertions and properties.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken assumptions
-
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};

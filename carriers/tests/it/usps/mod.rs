@@ -1,8 +1,9 @@
 //! Golden tests for `usps.v3` against the fixtures in `tests/fixtures/usps.v3/`: times from the
 //! GMT fields and from the state, ordering, identity, ETAs, per-item errors, splits; typed errors
 //! and properties in the included modules.
-#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
 
+use crate::support::byte_mutation;
+use crate::support::records;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -14,18 +15,8 @@ use gluey_contract::{OffsetSource, Route, Status, UpdateType};
 
 use records::{classification, events, utc};
 
-#[path = "support/byte_mutation.rs"]
-mod byte_mutation;
-#[path = "usps/errors.rs"]
 mod errors;
-#[path = "support/json_mutation.rs"]
-mod json_mutation;
-#[path = "support/properties.rs"]
-mod properties;
-#[path = "usps/props.rs"]
 mod props;
-#[path = "support/records.rs"]
-mod records;
 
 /// (code, UTC, offset, offset source, time flags) of an event.
 type TimeRow = (String, DateTime<Utc>, i32, OffsetSource, Vec<String>);
