@@ -31,6 +31,8 @@ pub enum AdminError {
     Request(KafkaError),
     #[error("cannot read topic metadata: {0}")]
     Metadata(KafkaError),
+    #[error("Kafka refused this client's credentials or TLS settings: {0}")]
+    Authentication(String),
     #[error("topic {topic}: {error}")]
     Topic { topic: String, error: String },
     #[error("topics missing: {} (run `gluey topics create`)", .0.join(", "))]
@@ -168,6 +170,29 @@ pub async fn create_topics(
     Ok(outcomes)
 }
 
+/// Records the first authentication or TLS failure librdkafka reports, so a start-up check can
+/// stop at once with it instead of waiting out its timeout.
+#[derive(Default)]
+struct StartupContext {
+    refused: std::sync::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for StartupContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        use RDKafkaErrorCode::{Authentication, SaslAuthenticationFailed, SSL};
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(Authentication | SaslAuthenticationFailed | SSL)
+        ) {
+            let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+            refused.get_or_insert_with(|| reason.to_string());
+        }
+        tracing::warn!(error = %error, reason, "kafka client error");
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for StartupContext {}
+
 /// Partition counts of `topics` from the cluster's metadata; a missing topic is left out.
 async fn partition_counts(
     settings: &KafkaSettings,
@@ -177,10 +202,33 @@ async fn partition_counts(
     let wanted: Vec<String> = topics.map(str::to_string).collect();
     let config = settings.client_config();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = config.create().map_err(AdminError::Client)?;
-        let metadata = consumer
-            .fetch_metadata(None, timeout)
-            .map_err(AdminError::Metadata)?;
+        let consumer: BaseConsumer<StartupContext> = config
+            .create_with_context(StartupContext::default())
+            .map_err(AdminError::Client)?;
+        let until = std::time::Instant::now() + timeout;
+        // Short attempts, so that refused credentials end the wait as soon as they are known.
+        let metadata = loop {
+            let attempt = Duration::from_millis(500).min(until - std::time::Instant::now());
+            match consumer.fetch_metadata(None, attempt) {
+                Ok(metadata) => break metadata,
+                Err(e) => {
+                    // Serves the client's events, error callbacks among them.
+                    let _ = consumer.poll(Duration::ZERO);
+                    let refused = consumer
+                        .context()
+                        .refused
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clone();
+                    if let Some(reason) = refused {
+                        return Err(AdminError::Authentication(reason));
+                    }
+                    if std::time::Instant::now() + Duration::from_millis(10) >= until {
+                        return Err(AdminError::Metadata(e));
+                    }
+                }
+            }
+        };
         Ok(metadata
             .topics()
             .iter()

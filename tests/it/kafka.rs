@@ -30,6 +30,31 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// Runs `service` (e.g. `["normalize"]`) to its exit on `broker` under `prefix`, with an empty
+/// config file in `dir` and `extra` arguments.
+fn run_service(
+    service: &[&str],
+    broker: &Broker,
+    prefix: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> Output {
+    let config = dir.join("gluey.toml");
+    std::fs::write(&config, "").unwrap();
+    let config = config.display().to_string();
+    let common = [
+        "--kafka-bootstrap",
+        broker.bootstrap(),
+        "--topic-prefix",
+        prefix,
+        "--config",
+        &config,
+        "--ops-listen",
+        "127.0.0.1:0",
+    ];
+    gluey(&[service, &common[..], extra].concat())
+}
+
 fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -169,25 +194,8 @@ async fn a_topic_that_differs_from_its_declaration_is_reported_and_services_refu
     assert_eq!(report.matches(": created").count(), TOPICS.len() - 1);
 
     // Every service refuses to start on these topics, naming them with their counts.
-    let config = dir.join("gluey.toml");
-    std::fs::write(&config, "").unwrap();
     for service in [&["normalize"][..], &["dispatch", "webhook"]] {
-        let out = gluey(
-            &[
-                service,
-                &[
-                    "--kafka-bootstrap",
-                    broker.bootstrap(),
-                    "--topic-prefix",
-                    &prefix,
-                    "--config",
-                    &config.display().to_string(),
-                    "--ops-listen",
-                    "127.0.0.1:0",
-                ],
-            ]
-            .concat(),
-        );
+        let out = run_service(service, &broker, &prefix, &dir, &[]);
         assert!(!out.status.success(), "{service:?} refused to start");
         let err = text(&out);
         assert!(
@@ -203,19 +211,7 @@ async fn a_topic_that_differs_from_its_declaration_is_reported_and_services_refu
 fn a_service_on_missing_topics_names_them() {
     let (prefix, dir) = support::unique("topics-missing");
     let broker = Broker::start(&dir);
-    let config = dir.join("gluey.toml");
-    std::fs::write(&config, "").unwrap();
-    let out = gluey(&[
-        "normalize",
-        "--kafka-bootstrap",
-        broker.bootstrap(),
-        "--topic-prefix",
-        &prefix,
-        "--config",
-        &config.display().to_string(),
-        "--ops-listen",
-        "127.0.0.1:0",
-    ]);
+    let out = run_service(&["normalize"], &broker, &prefix, &dir, &[]);
     assert!(!out.status.success());
     let err = text(&out);
     assert!(
@@ -231,8 +227,6 @@ fn the_normalizer_refuses_an_assignor_that_breaks_co_partitioning() {
     let (prefix, dir) = support::unique("assignor");
     let mut broker = Broker::start(&dir);
     broker.create_topics(&prefix);
-    let config = dir.join("gluey.toml");
-    std::fs::write(&config, "").unwrap();
     for (property, named) in [
         (
             "partition.assignment.strategy=roundrobin",
@@ -240,19 +234,13 @@ fn the_normalizer_refuses_an_assignor_that_breaks_co_partitioning() {
         ),
         ("group.protocol=consumer", "group.remote.assignor=uniform"),
     ] {
-        let out = gluey(&[
-            "normalize",
-            "--kafka-bootstrap",
-            broker.bootstrap(),
-            "--topic-prefix",
+        let out = run_service(
+            &["normalize"],
+            &broker,
             &prefix,
-            "--config",
-            &config.display().to_string(),
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--kafka-property",
-            property,
-        ]);
+            &dir,
+            &["--kafka-property", property],
+        );
         assert!(!out.status.success(), "{property} refused");
         let err = text(&out);
         assert!(

@@ -11,6 +11,28 @@ pub fn at(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).unwrap()
 }
 
+/// FedEx's snapshot of `number`'s history so far: the first `scans` of `history` (code,
+/// description), one scan an hour a day apart.
+pub fn history_payload(
+    number: &str,
+    history: &[(&'static str, &'static str)],
+    scans: usize,
+) -> Vec<u8> {
+    let scans: Vec<FedexScan> = history[..scans]
+        .iter()
+        .enumerate()
+        .map(|(i, (code, description))| {
+            scan(
+                code,
+                description,
+                None,
+                &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
+            )
+        })
+        .collect();
+    aiv_payload(number, &scans, None, None)
+}
+
 pub fn scan(
     event_type: &'static str,
     description: &'static str,
@@ -241,19 +263,7 @@ impl Pipeline {
         history: &[(&'static str, &'static str)],
         scans: usize,
     ) {
-        let scans: Vec<FedexScan> = history[..scans]
-            .iter()
-            .enumerate()
-            .map(|(i, (code, description))| {
-                scan(
-                    code,
-                    description,
-                    None,
-                    &format!("2024-04-2{}T1{i}:00:00-07:00", 4 + i),
-                )
-            })
-            .collect();
-        let body = aiv_payload(number, &scans, None, None);
+        let body = history_payload(number, history, scans);
         assert_eq!(
             self.push(&body, &sign(super::FEDEX_SECRET, &body))
                 .await
