@@ -42,6 +42,8 @@ pub enum CodecError {
     Decode { name: &'static str, reason: String },
     #[error("schema registry: {0}")]
     Registry(String),
+    #[error("apache-avro's decode allocation limit is {0} bytes, set before the codec could set {MAX_DECODE_ALLOCATION}")]
+    AllocationLimit(usize),
 }
 
 impl CodecError {
@@ -116,6 +118,23 @@ fn parse(name: &'static str, text: &str) -> Result<Schema, CodecError> {
     })
 }
 
+/// The most apache-avro may reserve for one length read from the bytes: a `bytes` or `string` of
+/// that many bytes, or an array or map of that many items (each item is a 56-byte `Value`, so
+/// at most ~470 MB of address space, never touched unless the items are really there). Its own
+/// default (512 Mi) lets a 20-byte record claim 500 million array items and abort the process on
+/// a 28 GB reservation. 8 MiB is far above any record Kafka carries with default settings
+/// (`message.max.bytes` 1,000,000), so no real record is refused.
+pub const MAX_DECODE_ALLOCATION: usize = 8 * 1024 * 1024;
+
+/// Sets apache-avro's process-wide limit (it can be set once; the first call wins, so a larger
+/// limit set elsewhere first is refused).
+fn limit_decode_allocations() -> Result<(), CodecError> {
+    match apache_avro::util::max_allocation_bytes(MAX_DECODE_ALLOCATION) {
+        set if set <= MAX_DECODE_ALLOCATION => Ok(()),
+        set => Err(CodecError::AllocationLimit(set)),
+    }
+}
+
 fn fingerprint(schema: &Schema) -> [u8; 8] {
     let mut out = [0u8; 8];
     out.copy_from_slice(&schema.fingerprint::<Rabin>().bytes);
@@ -129,6 +148,7 @@ impl Codec {
     }
 
     pub fn new(registry: Option<&RegistrySettings>) -> Result<Codec, CodecError> {
+        limit_decode_allocations()?;
         let mut schemas = HashMap::new();
         for contract in CONTRACT_SCHEMAS {
             schemas.insert(contract.name, Self::parse_contract(contract)?);

@@ -501,3 +501,34 @@ fn confluent_wire_format_round_trips_through_a_real_schema_registry() {
         assert!(!err.to_string().contains("not-the-password"), "{err}");
     });
 }
+
+/// Zig-zag varint, as Avro writes a long.
+fn avro_long(n: i64) -> Vec<u8> {
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    let mut out = Vec::new();
+    loop {
+        let byte = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[test]
+fn a_crafted_array_count_is_a_decode_error_not_an_abort() {
+    // A 20-byte Shipment whose tracking_numbers array claims 500 million items: apache-avro's
+    // default limit lets that count through and reserves room for it (tens of GB) before reading
+    // a single item, which aborts the process. The codec's limit makes it a decode error.
+    let codec = Codec::without_registry().unwrap();
+    let valid = block_on(codec.encode("t", &shipment_record())).unwrap();
+    let mut crafted = valid[..10].to_vec(); // the single-object header of the current schema
+    crafted.extend([0x02, b'k', 0x00, 0x00, 0x00, 0x00]); // key "k", two nulls, two ""
+    crafted.extend(avro_long(500_000_000));
+    assert!(crafted.len() <= 21, "{} bytes", crafted.len());
+    let err = block_on(codec.decode::<Shipment>(&crafted)).unwrap_err();
+    assert!(matches!(err, CodecError::Decode { .. }), "{err}");
+    assert!(!err.is_retryable());
+}

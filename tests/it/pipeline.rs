@@ -166,6 +166,64 @@ async fn malformed_json_with_a_valid_signature_is_kept_and_dead_lettered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crafted_raw_record_is_dead_lettered_and_the_normalizer_carries_on() {
+    // 25 bytes of RawEnvelope whose context map claims 500 million entries: decoded with
+    // apache-avro's default limit, the normalizer aborted on reserving room for them, restarted,
+    // read the same record and aborted again.
+    let customer = Receiver::customer().await;
+    let number = "794600000077".to_string();
+    let p = Pipeline::new("crafted", &customer);
+    p.register(std::slice::from_ref(&number)).await;
+    let (mut ingest, mut normalizer) = (p.ingest(), p.normalizer());
+    ingest.start().await;
+    normalizer.start().await;
+    let codec = gluey_contract::Codec::without_registry().unwrap();
+    let topic = p.topics().raw();
+    let template = RawEnvelope {
+        envelope_id: "e".into(),
+        carrier: "fedex".into(),
+        format: "fedex.aiv".into(),
+        route: gluey_contract::Route::Webhook,
+        received_at: chrono::Utc::now(),
+        content_type: None,
+        payload: Vec::new(),
+        source: gluey_contract::SourceReference::default(),
+        context: Default::default(),
+        shipment_key: None,
+        trace_id: String::new(),
+    };
+    let header = codec.encode(&topic, &template).await.unwrap()[..10].to_vec();
+    let mut crafted = header;
+    // "e", "c", "f", route 0, received_at 0, content_type null, payload empty, four null sources
+    crafted.extend([0x02, b'e', 0x02, b'c', 0x02, b'f', 0, 0, 0, 0, 0, 0, 0, 0]);
+    crafted.extend([0x80, 0x94, 0xeb, 0xdc, 0x03]); // 500,000,000 map entries, zig-zag varint
+    let producer = gluey_kafka::RecordProducer::new(
+        &gluey_kafka::KafkaSettings::new(p.broker.bootstrap()),
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    producer
+        .send(
+            &topic,
+            Some(format!("fedex:{number}").as_bytes()),
+            &crafted,
+            rdkafka::message::OwnedHeaders::new(),
+        )
+        .await
+        .unwrap();
+    let letters = topics::read_all_async(p.broker.bootstrap(), &p.topics().deadletter(), 1).await;
+    let letter = &topics::decode_all::<DeadLetter>(&letters).await[0];
+    assert_eq!(letter.stage, "decode");
+    assert_eq!(letter.payload, crafted, "kept byte for byte");
+    assert!(normalizer.running(), "no abort:\n{}", normalizer.log());
+    // And it goes on with the next record of the same partition.
+    p.push_history(&number, &[("OD", "On FedEx vehicle for delivery")], 1)
+        .await;
+    topics::read_all_async(p.broker.bootstrap(), &p.topics().events(), 1).await;
+    assert!(normalizer.running());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     let customer = Receiver::customer().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7947{i:08}")).collect();
