@@ -88,7 +88,10 @@ struct ParsedSchema {
     /// schema-aware serializer, which is given no table of names.
     inlined: Schema,
     fingerprint: [u8; 8],
-    /// Writer schemas this build can read single-object data from, by fingerprint.
+    /// The current schema's fingerprint as written before the standard one (still read).
+    legacy_fingerprint: [u8; 8],
+    /// Writer schemas this build can read single-object data from, by fingerprint (standard and
+    /// legacy).
     writers: HashMap<[u8; 8], Schema>,
 }
 
@@ -135,10 +138,17 @@ fn limit_decode_allocations() -> Result<(), CodecError> {
     }
 }
 
-fn fingerprint(schema: &Schema) -> [u8; 8] {
+/// apache-avro's fingerprint of `schema`, which is not the standard one for schemas with logical
+/// types (see [`crate::canonical`]); records written before the codec used the standard one
+/// carry it, so it still finds their writer schema.
+fn legacy_fingerprint(schema: &Schema) -> [u8; 8] {
     let mut out = [0u8; 8];
     out.copy_from_slice(&schema.fingerprint::<Rabin>().bytes);
     out
+}
+
+fn standard_fingerprint(name: &'static str, text: &str) -> Result<[u8; 8], CodecError> {
+    crate::canonical::fingerprint(text).map_err(|reason| CodecError::Decode { name, reason })
 }
 
 impl Codec {
@@ -179,14 +189,18 @@ impl Codec {
         let mut writers = HashMap::new();
         for (_, text) in contract.released {
             let released = parse(contract.name, text)?;
-            writers.insert(fingerprint(&released), released);
+            writers.insert(legacy_fingerprint(&released), released.clone());
+            writers.insert(standard_fingerprint(contract.name, text)?, released);
         }
-        let current_fingerprint = fingerprint(&current);
+        let current_fingerprint = standard_fingerprint(contract.name, contract.current)?;
+        let current_legacy = legacy_fingerprint(&current);
+        writers.insert(current_legacy, current.clone());
         writers.insert(current_fingerprint, current.clone());
         Ok(ParsedSchema {
             inlined: inline_named_references(&current, &mut HashMap::new()),
             current,
             fingerprint: current_fingerprint,
+            legacy_fingerprint: current_legacy,
             writers,
         })
     }
@@ -274,7 +288,8 @@ impl Codec {
             })?;
             let mut datum = &bytes[SINGLE_OBJECT_HEADER_LEN..];
             // Written with our own current schema: nothing to resolve.
-            let reader = (fp != parsed.fingerprint).then_some(&parsed.current);
+            let current = fp == parsed.fingerprint || fp == parsed.legacy_fingerprint;
+            let reader = (!current).then_some(&parsed.current);
             let value = apache_avro::from_avro_datum(writer, &mut datum, reader)
                 .map_err(|e| decode_err(e.to_string()))?;
             if !datum.is_empty() {

@@ -5,6 +5,7 @@
 //! The `.avsc` files are the single source of truth; the types here follow them field for field,
 //! and a round-trip test holds them together.
 
+pub mod canonical;
 pub mod codec;
 pub mod schema;
 pub mod time;

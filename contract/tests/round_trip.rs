@@ -287,15 +287,49 @@ fn single_object_encoding_has_the_avro_header() {
         payload: vec![1, 2, 3],
         envelope_id: None,
         trace_id: None,
-        failed_at: Utc::now(),
+        failed_at: Utc.timestamp_micros(1_700_000_000_000_001).unwrap(),
     };
     let bytes = block_on(codec.encode("t", &record)).unwrap();
     assert_eq!(&bytes[..2], &[0xC3, 0x01]);
-    // CRC-64-AVRO of the canonical form, little endian, as the Avro specification defines it.
+    // CRC-64-AVRO of the Parsing Canonical Form, little endian, as the Avro specification
+    // defines it: the value fastavro 1.x computes for schemas/dead_letter.avsc.
+    assert_eq!(hex(&bytes[2..10]), "26f3b2fe3abf8dbb");
+
+    // A record written before, with apache-avro's (non-standard) fingerprint, still reads.
     let schema =
         apache_avro::Schema::parse_str(gluey_contract::schema::DEAD_LETTER.current).unwrap();
-    let fp = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
-    assert_eq!(&bytes[2..10], fp.as_slice());
+    let legacy = schema.fingerprint::<apache_avro::rabin::Rabin>().bytes;
+    assert_ne!(
+        &bytes[2..10],
+        legacy.as_slice(),
+        "the old fingerprint was not the standard one"
+    );
+    let mut old = bytes.clone();
+    old[2..10].copy_from_slice(&legacy);
+    assert_eq!(block_on(codec.decode::<DeadLetter>(&old)).unwrap(), record);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fingerprints of every contract schema as an independent implementation computes them
+/// (fastavro 1.x: `fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO")`), so readers
+/// that look writer schemas up by fingerprint find ours.
+#[test]
+fn every_schema_has_the_standard_fingerprint() {
+    use gluey_contract::schema::*;
+    for (contract, fastavro) in [
+        (&CANONICAL_RECORD, "bf00ae81490f1937"),
+        (&DEAD_LETTER, "26f3b2fe3abf8dbb"),
+        (&PUSH_SUBSCRIPTION, "54d9c5babc8a0357"),
+        (&RAW_ENVELOPE, "ffb0d426d76ad464"),
+        (&SHIPMENT, "4a0b70855143a086"),
+        (&SHIPMENT_STATE, "1245d7feb422e8a6"),
+    ] {
+        let fp = gluey_contract::canonical::fingerprint(contract.current).unwrap();
+        assert_eq!(hex(&fp), fastavro, "{}", contract.name);
+    }
 }
 
 #[test]
