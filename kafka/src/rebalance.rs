@@ -13,6 +13,8 @@ use rdkafka::ClientContext;
 pub struct Revocations {
     revoked: Arc<Mutex<Vec<i32>>>,
     assigned: Arc<Mutex<BTreeSet<i32>>>,
+    /// Whether the group has given this member an assignment yet (possibly an empty one).
+    joined: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Revocations {
@@ -21,6 +23,12 @@ impl Revocations {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default()
+    }
+
+    /// Whether the consumer group has assigned this member its partitions at least once (an
+    /// empty assignment counts: a spare instance has joined too).
+    pub fn joined(&self) -> bool {
+        self.joined.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Partitions this instance owns now.
@@ -70,6 +78,9 @@ impl ConsumerContext for PartitionOwnership {
                 if let Ok(mut assigned) = self.revocations.assigned.lock() {
                     assigned.extend(got);
                 }
+                self.revocations
+                    .joined
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
         }

@@ -80,7 +80,9 @@ pub async fn run_normalizer(
     let (raw_topic, shipments_topic) = (config.topics.raw(), config.topics.shipments());
     let repartition_topic = config.topics.repartition();
     consumer.subscribe(&[&raw_topic, &shipments_topic, &repartition_topic])?;
-    health.set_ready(true, "consuming");
+    // Ready once the group has assigned this instance its partitions and every one of them is
+    // restored (see `report_readiness`), not merely subscribed.
+    health.set_ready(false, "joining the consumer group");
     let max_batch = config.max_batch.max(1);
     let mut n = Normalizer {
         config,
@@ -103,6 +105,7 @@ pub async fn run_normalizer(
                 if restore_assigned(&mut n, &revocations, &shutdown, &health).await.is_none() {
                     break;
                 }
+                report_readiness(&n, &revocations, &health);
                 continue;
             }
             _ = sweep.tick() => {
@@ -533,6 +536,34 @@ async fn expire_shipments(n: &mut Normalizer) {
                 n.partitions.remove(&partition);
             }
         }
+    }
+}
+
+/// Ready means assigned, restored and consuming: the group has given this instance its partitions
+/// (none is an answer too: a spare replica is ready and says so) and each one's state is rebuilt.
+fn report_readiness(
+    n: &Normalizer,
+    revocations: &gluey_kafka::rebalance::Revocations,
+    health: &Health,
+) {
+    if !revocations.joined() {
+        health.set_ready(false, "joining the consumer group");
+        return;
+    }
+    let assigned = revocations.assigned();
+    let restoring = assigned
+        .iter()
+        .filter(|p| !n.partitions.contains_key(p))
+        .count();
+    if assigned.is_empty() {
+        health.set_ready(true, "no partitions assigned (a spare instance)");
+    } else if restoring > 0 {
+        health.set_ready(
+            false,
+            &format!("restoring {restoring} of {} partitions", assigned.len()),
+        );
+    } else {
+        health.set_ready(true, &format!("consuming {} partitions", assigned.len()));
     }
 }
 

@@ -74,7 +74,13 @@ impl OpsServer {
         });
         let readyz = warp::path!("readyz").map(move || {
             if health.is_ready() {
-                warp::reply::with_status("ready".to_string(), StatusCode::OK)
+                let reason = health.reason();
+                let body = if reason.is_empty() {
+                    "ready".to_string()
+                } else {
+                    format!("ready: {reason}")
+                };
+                warp::reply::with_status(body, StatusCode::OK)
             } else {
                 warp::reply::with_status(
                     format!("not ready: {}", health.reason()),

@@ -41,6 +41,61 @@ fn restored_records(log: &str) -> Vec<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normalizer_is_ready_once_assigned_and_restored_and_a_spare_one_says_so() {
+    let customer = Receiver::customer().await;
+    let p = Pipeline::new("readyz", &customer);
+    // Four instances for three partitions: one of them is a spare.
+    let mut instances: Vec<_> = (0..4)
+        .map(|i| {
+            p.service(&format!("normalizer-{i}"), &["normalize"])
+                .arg("--kafka-property", "session.timeout.ms=3000")
+                .arg("--kafka-property", "heartbeat.interval.ms=500")
+        })
+        .collect();
+    for instance in &mut instances {
+        // `start` returns at the first 200 from /readyz: by then the group has assigned this
+        // instance its partitions (it used to say ready right after subscribing).
+        instance.start().await;
+        assert!(
+            instance.log().contains("partitions assigned"),
+            "ready before the group assigned anything:\n{}",
+            instance.log()
+        );
+    }
+    let answers = support::wait_for(
+        "three partitions consumed and one spare, all ready",
+        support::DEADLINE,
+        || {
+            let instances = &instances;
+            async move {
+                let mut answers = Vec::new();
+                for instance in instances {
+                    answers.push(instance.readyz().await);
+                }
+                let partitions: usize = answers
+                    .iter()
+                    .filter_map(|(_, body)| {
+                        body.strip_prefix("ready: consuming ")?
+                            .split(' ')
+                            .next()?
+                            .parse::<usize>()
+                            .ok()
+                    })
+                    .sum();
+                let spares = answers
+                    .iter()
+                    .filter(|(_, body)| body.contains("no partitions assigned"))
+                    .count();
+                let all_ready = answers.iter().all(|(status, _)| *status == 200);
+                (all_ready && partitions == 3 && spares == 1).then_some(answers)
+            }
+        },
+    )
+    .await;
+    assert_eq!(answers.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_move_between_instances_without_loss_or_duplicates() {
     let customer = Receiver::customer().await;
     let numbers: Vec<String> = (0..100).map(|i| format!("7948{i:08}")).collect();

@@ -166,6 +166,14 @@ impl Service {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `/readyz`: its status and body.
+    pub async fn readyz(&self) -> (u16, String) {
+        let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.ops_port))
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://127.0.0.1:{}/metrics", self.ops_port))
             .await
