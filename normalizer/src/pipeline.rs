@@ -161,6 +161,7 @@ pub async fn run_normalizer(
                 n.partitions.insert(partition, state);
             }
             registrations_seen = true; // parked records may be releasable now
+            report_readiness(&n, &revocations, &health);
         }
         for message in &batch {
             let partition = message.partition();

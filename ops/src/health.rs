@@ -72,4 +72,43 @@ impl Health {
         now_ms().saturating_sub(self.inner.last_beat_ms.load(Ordering::Relaxed))
             <= stall.as_millis() as u64
     }
+
+    /// Keeps this health the sum of `parts` (services running in one process, as `gluey dev`
+    /// runs them), checked every `every` until `shutdown`: ready when every part is ready, with
+    /// each part's reason by name; beating while every watched part beats within `stall`.
+    pub fn follow(
+        &self,
+        parts: Vec<(&'static str, Health)>,
+        every: Duration,
+        stall: Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let whole = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                whole.set_ready(
+                    parts.iter().all(|(_, h)| h.is_ready()),
+                    &parts
+                        .iter()
+                        .map(|(name, h)| {
+                            let state = if h.is_ready() { "ready" } else { "not ready" };
+                            match h.reason() {
+                                r if r.is_empty() => format!("{name} {state}"),
+                                r => format!("{name} {state} ({r})"),
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+                if parts.iter().all(|(_, h)| h.is_alive(stall)) {
+                    whole.beat();
+                }
+            }
+        })
+    }
 }

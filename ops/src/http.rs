@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 use crate::health::Health;
 
 /// How long a loop may go without a heartbeat before `/healthz` fails.
-const STALL: Duration = Duration::from_secs(60);
+pub const STALL: Duration = Duration::from_secs(60);
 
 /// Serves `filter` on an already-bound listener until `shutdown`, then finishes in-flight requests.
 pub async fn serve<F>(listener: TcpListener, filter: F, shutdown: CancellationToken)

@@ -156,14 +156,24 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     gluey_ops::shutdown_on_signals(shutdown.clone())?;
     let registry = Registry::new();
     let codec = Arc::new(Codec::without_registry()?);
-    let ops = OpsServer::start(
-        args.ops_listen,
-        registry.clone(),
-        Health::new(),
+    // /readyz and /healthz report the three services together.
+    let (ingest_health, normalizer_health, dispatcher_health) =
+        (Health::new(), Health::new(), Health::new());
+    let whole = Health::new();
+    whole.set_ready(false, "starting");
+    whole.follow(
+        vec![
+            ("ingest", ingest_health.clone()),
+            ("normalizer", normalizer_health.clone()),
+            ("dispatcher", dispatcher_health.clone()),
+        ],
+        Duration::from_millis(250),
+        gluey_ops::http::STALL,
         shutdown.clone(),
-    )
-    .await
-    .with_context(|| format!("cannot bind --ops-listen {}", args.ops_listen))?;
+    );
+    let ops = OpsServer::start(args.ops_listen, registry.clone(), whole, shutdown.clone())
+        .await
+        .with_context(|| format!("cannot bind --ops-listen {}", args.ops_listen))?;
     let customer_addr = sample_customer::start(
         args.customer_listen,
         customer_secret.clone(),
@@ -188,7 +198,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
         &kafka,
         codec.clone(),
         &registry,
-        Health::new(),
+        ingest_health,
         shutdown.clone(),
     )
     .await?;
@@ -216,7 +226,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 &kafka,
                 codec,
                 &registry,
-                Health::new(),
+                normalizer_health,
                 shutdown,
             )
             .await
@@ -254,7 +264,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
                 &kafka,
                 codec,
                 &registry,
-                Health::new(),
+                dispatcher_health,
                 shutdown,
             )
             .await

@@ -86,6 +86,29 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
             "the banner says where {what} runs:\n{text}"
         );
     }
+    // /readyz reports the three services together, each ready.
+    let ops = text
+        .lines()
+        .find(|l| l.contains("metrics / health"))
+        .and_then(|l| l.split("http://").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .expect("the banner names the ops address")
+        .to_string();
+    let until = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        match http_get(&ops, "/readyz") {
+            (200, body) => break body,
+            (_, body) => assert!(Instant::now() < until, "/readyz never 200: {body}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for part in [
+        "ingest ready",
+        "normalizer ready (consuming",
+        "dispatcher ready",
+    ] {
+        assert!(body.contains(part), "/readyz names {part}: {body}");
+    }
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -99,4 +122,20 @@ fn dev_mode_delivers_verified_events_to_the_sample_customer() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit: {status}");
+}
+
+/// A plain HTTP/1.0 GET on `addr`: (status, body).
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
 }
