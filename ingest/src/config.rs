@@ -244,6 +244,29 @@ impl PushLimits {
 }
 
 impl CarrierPushSection {
+    /// Every configured route's limits, by the config field that sets them.
+    pub fn route_limits(&self) -> Vec<(String, &PushLimits)> {
+        let mut out = Vec::new();
+        if let Some(fedex) = &self.fedex {
+            out.push(("carriers.fedex.limits".to_string(), &fedex.limits));
+        }
+        if let Some(ups) = &self.ups {
+            out.push(("carriers.ups.limits".to_string(), &ups.limits));
+        }
+        if let Some(dhl) = &self.dhl {
+            out.push(("carriers.dhl.limits".to_string(), &dhl.limits));
+        }
+        if let Some(direct) = &self.direct {
+            for (i, integrator) in direct.integrators.iter().enumerate() {
+                out.push((
+                    format!("carriers.direct.integrators[{i}].limits"),
+                    &integrator.limits,
+                ));
+            }
+        }
+        out
+    }
+
     /// Whether no push route is configured at all.
     pub fn is_empty(&self) -> bool {
         self.fedex.is_none()

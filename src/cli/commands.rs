@@ -28,8 +28,9 @@ pub struct IngestWebhookArgs {
     /// Where carriers push.
     #[arg(long, env = "GLUEY_INGEST_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
-    /// Larger pushes are refused with 413.
-    #[arg(long, env = "GLUEY_INGEST_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    /// Larger pushes are refused with 413. With the raw record around it, it must fit the Kafka
+    /// producer's message.max.bytes (1,000,000 unless set), which is checked at start-up.
+    #[arg(long, env = "GLUEY_INGEST_MAX_BODY_BYTES", default_value_t = 960 * 1024)]
     pub max_body_bytes: usize,
     /// How long to wait for Kafka's ack before answering 503 (keep it well inside carrier deadlines).
     #[arg(long, env = "GLUEY_INGEST_PRODUCE_TIMEOUT", default_value = "4s", value_parser = parse_duration)]

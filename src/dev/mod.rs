@@ -189,7 +189,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
     let ingest = gluey_ingest::run_webhook_ingest(
         gluey_ingest::WebhookIngestConfig {
             listen: args.ingest_listen,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 960 * 1024,
             produce_timeout: Duration::from_secs(4),
             retry_after: Duration::from_secs(5),
             topics: topics.clone(),

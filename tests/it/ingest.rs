@@ -581,3 +581,105 @@ async fn a_broker_outage_is_answered_503_and_every_accepted_push_is_stored_once(
         );
     }
 }
+
+/// A signed FedEx push of exactly `size` bytes: one real scan, padded with JSON whitespace.
+fn fedex_push_of(size: usize) -> Vec<u8> {
+    use crate::support::pipeline::scan;
+    let mut body = gluey::dev::fedex_simulator::aiv_payload(
+        "794600000555",
+        &[scan(
+            "OD",
+            "On FedEx vehicle for delivery",
+            None,
+            "2024-04-25T08:55:00-07:00",
+        )],
+        None,
+        None,
+    );
+    let close = body.pop().expect("a JSON object");
+    assert_eq!(close, b'}');
+    body.resize(size - 1, b' ');
+    body.push(b'}');
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_at_the_default_limit_is_stored_and_a_larger_one_is_413_never_a_retry_loop() {
+    // The default limit leaves room for the raw record under librdkafka's message.max.bytes
+    // (1,000,000): with the old default (1 MiB), a push between the two was accepted for reading
+    // and then refused by Kafka on every retry.
+    let customer = support::Receiver::customer().await;
+    let p = Pipeline::new("body-limit", &customer);
+    let mut ingest = p
+        .service("ingest", &["ingest", "webhook"])
+        .arg("--listen", &format!("127.0.0.1:{}", p.ingest_port))
+        .arg("--produce-timeout", "5s");
+    ingest.start().await;
+    let limit = 960 * 1024;
+    for (size, want) in [(limit, 200), (limit + 1, 413), (1_000_000, 413)] {
+        let body = fedex_push_of(size);
+        let response = p
+            .push(
+                &body,
+                &gluey::dev::fedex_simulator::sign(support::FEDEX_SECRET, &body),
+            )
+            .await;
+        let (status, _, json) = answer(response).await;
+        assert_eq!(status, want, "a {size}-byte push: {json}");
+    }
+    assert_eq!(
+        topics::read_all_async(p.broker.bootstrap(), &p.topics().raw(), 1)
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_limit_kafka_could_not_carry_is_refused_at_start_up() {
+    let p = Pipeline::builder("body-limit-config")
+        .config(&carriers::config_text(&SCHEMES, None).replace(
+            "[carriers.ups]",
+            "[carriers.ups]\nlimits = { max_body_bytes = 2000000 }",
+        ))
+        .start();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ingest".to_string(),
+            "webhook".into(),
+            "--kafka-bootstrap".into(),
+            p.broker.bootstrap().into(),
+            "--topic-prefix".into(),
+            p.prefix.clone(),
+            "--config".into(),
+            p.config.display().to_string(),
+            "--ops-listen".into(),
+            "127.0.0.1:0".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        std::process::Command::new(env!("CARGO_BIN_EXE_gluey"))
+            .args(&args)
+            .envs(support::carriers::environment())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--max-body-bytes", "1048576"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--max-body-bytes = 1048576")
+            && err.contains("message.max.bytes = 1000000")
+            && err.contains("at most 983616"),
+        "{err}"
+    );
+    // The route's own limit is checked too, by its field.
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("carriers.ups.limits.max_body_bytes = 2000000"),
+        "{err}"
+    );
+}

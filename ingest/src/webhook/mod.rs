@@ -48,6 +48,57 @@ pub enum IngestError {
          carriers.fedex, carriers.ups, carriers.dhl or carriers.direct.integrators"
     )]
     NoCarriers,
+    #[error(
+        "{setting} = {value} bytes leaves no room for the raw record around the body under the \
+         Kafka producer's message.max.bytes = {message_max}: a push that size would be accepted \
+         and then fail on every retry. Use at most {room}, or raise message.max.bytes \
+         (--kafka-property) together with the raw topic's max.message.bytes"
+    )]
+    BodyLimit {
+        setting: String,
+        value: usize,
+        message_max: usize,
+        room: usize,
+    },
+}
+
+/// librdkafka's default `message.max.bytes`.
+const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// What a raw record adds around the body it carries (envelope fields, headers, the record and
+/// batch framing), with a wide margin.
+pub const RAW_RECORD_OVERHEAD: usize = 16 * 1024;
+
+/// Refuses body limits that a raw record carrying such a body could not fit under the
+/// producer's `message.max.bytes`.
+fn check_body_limits(
+    config: &WebhookIngestConfig,
+    kafka: &KafkaSettings,
+) -> Result<(), IngestError> {
+    let message_max = kafka
+        .properties
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "message.max.bytes")
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
+    let room = message_max.saturating_sub(RAW_RECORD_OVERHEAD);
+    let carriers = config.carriers.current();
+    let mut limits = vec![("--max-body-bytes".to_string(), config.max_body_bytes)];
+    for (field, route) in carriers.route_limits() {
+        if let Some(value) = route.max_body_bytes {
+            limits.push((format!("{field}.max_body_bytes"), value));
+        }
+    }
+    match limits.into_iter().find(|(_, value)| *value > room) {
+        Some((setting, value)) => Err(IngestError::BodyLimit {
+            setting,
+            value,
+            message_max,
+            room,
+        }),
+        None => Ok(()),
+    }
 }
 
 struct Shared {
@@ -77,6 +128,7 @@ pub async fn run_webhook_ingest(
     if config.carriers.current().is_empty() {
         return Err(IngestError::NoCarriers);
     }
+    check_body_limits(&config, kafka)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| IngestError::Bind {
