@@ -243,6 +243,9 @@ async fn partition_counts(
     })?
 }
 
+/// How long a service looks again for co-partitioned topics its first metadata did not list.
+const MISSING_TOPIC_GRACE: Duration = Duration::from_secs(5);
+
 /// Checks that every co-partitioned topic exists with one and the same partition count, and
 /// returns it. Services call this at start-up: records of one shipment key must land on the same
 /// partition number of every such topic, or a partition's owner would miss its own state.
@@ -256,15 +259,25 @@ pub async fn check_co_partitioning(
         .filter(|t| t.co_partitioned)
         .map(|t| names.name(t))
         .collect();
-    let counts = partition_counts(settings, wanted.iter().map(String::as_str), timeout).await?;
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|t| !counts.contains_key(*t))
-        .cloned()
-        .collect();
-    if !missing.is_empty() {
-        return Err(AdminError::Missing(missing));
-    }
+    // A topic created a moment ago may not be in every broker's metadata yet (`gluey topics
+    // create` followed at once by a service): a missing one is looked for again for a while.
+    let grace = std::time::Instant::now() + MISSING_TOPIC_GRACE.min(timeout);
+    let counts = loop {
+        let counts =
+            partition_counts(settings, wanted.iter().map(String::as_str), timeout).await?;
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|t| !counts.contains_key(*t))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            break counts;
+        }
+        if std::time::Instant::now() >= grace {
+            return Err(AdminError::Missing(missing));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let first = counts.values().next().copied().unwrap_or(0);
     if counts.values().any(|n| *n != first) {
         return Err(AdminError::UnequalPartitions(counts));

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::pipeline::{history_payload, scan, Pipeline};
+use crate::support::pipeline::{history_payload, Pipeline};
 use crate::support::{self, topics, wait_for, Receiver, DEADLINE};
-use gluey::dev::fedex_simulator::{aiv_payload, sign};
+use gluey::dev::fedex_simulator::sign;
 use gluey_contract::CanonicalRecord;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,23 +23,8 @@ async fn the_pipeline_runs_over_sasl_ssl_and_wrong_credentials_fail_at_start_up(
     ingest.start().await;
     normalizer.start().await;
     dispatcher.start().await;
-    let body = aiv_payload(
-        &number,
-        &[scan(
-            "OD",
-            "On FedEx vehicle for delivery",
-            None,
-            "2024-04-25T08:55:00-07:00",
-        )],
-        None,
-        None,
-    );
-    assert_eq!(
-        p.push(&body, &sign(support::FEDEX_SECRET, &body))
-            .await
-            .status(),
-        200
-    );
+    p.push_history(&number, &[("OD", "On FedEx vehicle for delivery")], 1)
+        .await;
     let delivered = customer.wait_for(1).await;
     assert_eq!(
         delivered[0].json()["data"]["shipment"]["tracking_number"],

@@ -584,17 +584,10 @@ async fn a_broker_outage_is_answered_503_and_every_accepted_push_is_stored_once(
 
 /// A signed FedEx push of exactly `size` bytes: one real scan, padded with JSON whitespace.
 fn fedex_push_of(size: usize) -> Vec<u8> {
-    use crate::support::pipeline::scan;
-    let mut body = gluey::dev::fedex_simulator::aiv_payload(
+    let mut body = crate::support::pipeline::history_payload(
         "794600000555",
-        &[scan(
-            "OD",
-            "On FedEx vehicle for delivery",
-            None,
-            "2024-04-25T08:55:00-07:00",
-        )],
-        None,
-        None,
+        &[("OD", "On FedEx vehicle for delivery")],
+        1,
     );
     let close = body.pop().expect("a JSON object");
     assert_eq!(close, b'}');
