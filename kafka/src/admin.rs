@@ -263,8 +263,7 @@ pub async fn check_co_partitioning(
     // create` followed at once by a service): a missing one is looked for again for a while.
     let grace = std::time::Instant::now() + MISSING_TOPIC_GRACE.min(timeout);
     let counts = loop {
-        let counts =
-            partition_counts(settings, wanted.iter().map(String::as_str), timeout).await?;
+        let counts = partition_counts(settings, wanted.iter().map(String::as_str), timeout).await?;
         let missing: Vec<String> = wanted
             .iter()
             .filter(|t| !counts.contains_key(*t))
