@@ -331,7 +331,15 @@ async fn ingest_webhook(args: IngestWebhookArgs) -> anyhow::Result<()> {
             produce_timeout: args.produce_timeout,
             retry_after: args.retry_after,
             topics: cx.topics.clone(),
-            carriers: cx.section(|f| Ok(f.carriers.clone()))?,
+            // A reloaded file whose body limits Kafka could not carry is refused like any other
+            // invalid file: the running limits stay.
+            carriers: cx.section({
+                let (kafka, max_body_bytes) = (cx.kafka.clone(), args.max_body_bytes);
+                move |f| {
+                    gluey_ingest::webhook::check_body_limits(&f.carriers, max_body_bytes, &kafka)?;
+                    Ok(f.carriers.clone())
+                }
+            })?,
         };
         let ingest = gluey_ingest::run_webhook_ingest(
             config,

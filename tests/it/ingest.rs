@@ -676,3 +676,37 @@ async fn a_body_limit_kafka_could_not_carry_is_refused_at_start_up() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_body_limit_kafka_could_not_carry_is_refused_and_the_running_one_stays() {
+    let p = Pipeline::builder("body-limit-reload")
+        .config(&carriers::config_text(&[Scheme::Fedex], None))
+        .start();
+    let mut ingest = p.ingest(); // --max-body-bytes 65536
+    ingest.start().await;
+    std::fs::write(
+        &p.config,
+        carriers::config_text(&[Scheme::Fedex], Some("{ max_body_bytes = 2000000 }")),
+    )
+    .unwrap();
+    ingest.hangup();
+    ingest
+        .wait_for_log("config section refused on reload", 1)
+        .await;
+    assert!(
+        ingest
+            .log()
+            .contains("carriers.fedex.limits.max_body_bytes = 2000000"),
+        "{}",
+        ingest.log()
+    );
+    // The running limit (65,536) still holds.
+    let body = fedex_push_of(100_000);
+    let response = p
+        .push(
+            &body,
+            &gluey::dev::fedex_simulator::sign(support::FEDEX_SECRET, &body),
+        )
+        .await;
+    assert_eq!(response.status(), 413);
+}

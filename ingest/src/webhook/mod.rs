@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
-use crate::config::WebhookIngestConfig;
+use crate::config::{CarrierPushSection, WebhookIngestConfig};
 use crate::metrics::IngestMetrics;
 use delivery_ids::DeliveryIds;
 use pipeline::PushRequest;
@@ -70,9 +70,11 @@ const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
 pub const RAW_RECORD_OVERHEAD: usize = 16 * 1024;
 
 /// Refuses body limits that a raw record carrying such a body could not fit under the
-/// producer's `message.max.bytes`.
-fn check_body_limits(
-    config: &WebhookIngestConfig,
+/// producer's `message.max.bytes`: `--max-body-bytes` and every route's `limits.max_body_bytes`.
+/// Checked at start-up and again for each reloaded config file.
+pub fn check_body_limits(
+    carriers: &CarrierPushSection,
+    max_body_bytes: usize,
     kafka: &KafkaSettings,
 ) -> Result<(), IngestError> {
     let message_max = kafka
@@ -83,8 +85,7 @@ fn check_body_limits(
         .and_then(|(_, v)| v.trim().parse().ok())
         .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
     let room = message_max.saturating_sub(RAW_RECORD_OVERHEAD);
-    let carriers = config.carriers.current();
-    let mut limits = vec![("--max-body-bytes".to_string(), config.max_body_bytes)];
+    let mut limits = vec![("--max-body-bytes".to_string(), max_body_bytes)];
     for (field, route) in carriers.route_limits() {
         if let Some(value) = route.max_body_bytes {
             limits.push((format!("{field}.max_body_bytes"), value));
@@ -128,7 +129,7 @@ pub async fn run_webhook_ingest(
     if config.carriers.current().is_empty() {
         return Err(IngestError::NoCarriers);
     }
-    check_body_limits(&config, kafka)?;
+    check_body_limits(&config.carriers.current(), config.max_body_bytes, kafka)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| IngestError::Bind {
