@@ -112,18 +112,21 @@ impl KafkaSettings {
         self.finish(config)
     }
 
+    /// The pass-through property `key` as it takes effect (the last one given wins), trimmed.
+    pub fn property(&self, key: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.trim())
+    }
+
     /// Refuses an assignor that breaks co-partitioning, for a consumer that subscribes to several
     /// co-partitioned topics and relies on getting the same partition numbers of each: only the
     /// range assignor does that (`roundrobin` and `cooperative-sticky` spread them, and so does
     /// the broker-side `uniform` assignor of `group.protocol=consumer`).
     pub fn check_co_partitioning_assignor(&self) -> Result<(), AssignorError> {
-        let get = |key: &str| {
-            self.properties
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.trim().to_string())
-        };
+        let get = |key: &str| self.property(key).map(str::to_string);
         if let Some(strategy) = get("partition.assignment.strategy") {
             if strategy != "range" {
                 return Err(AssignorError {

@@ -66,11 +66,7 @@ pub async fn run_normalizer(
     let revocations = ownership.revocations.clone();
     kafka.check_co_partitioning_assignor()?;
     let mut consumer_config = kafka.consumer_config(&config.group_id);
-    if !kafka
-        .properties
-        .iter()
-        .any(|(k, _)| k == "partition.assignment.strategy")
-    {
+    if kafka.property("partition.assignment.strategy").is_none() {
         consumer_config.set("partition.assignment.strategy", "range");
     }
     let consumer: StreamConsumer<PartitionOwnership> =

@@ -78,11 +78,8 @@ pub fn check_body_limits(
     kafka: &KafkaSettings,
 ) -> Result<(), IngestError> {
     let message_max = kafka
-        .properties
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "message.max.bytes")
-        .and_then(|(_, v)| v.trim().parse().ok())
+        .property("message.max.bytes")
+        .and_then(|v| v.parse().ok())
         .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
     let room = message_max.saturating_sub(RAW_RECORD_OVERHEAD);
     let mut limits = vec![("--max-body-bytes".to_string(), max_body_bytes)];
