@@ -15,9 +15,10 @@ use std::collections::HashMap;
 use apache_avro::rabin::Rabin;
 use apache_avro::types::Value;
 use apache_avro::Schema;
-use schema_registry_converter::async_impl::easy_avro::{EasyAvroDecoder, EasyAvroEncoder};
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::avro_common::get_supplied_schema;
+use schema_registry_converter::error::SRCError;
 use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
 
 use crate::schema::{AvroRecord, ContractSchema, CONTRACT_SCHEMAS};
@@ -40,8 +41,12 @@ pub enum CodecError {
     },
     #[error("bytes are not a valid {name} record: {reason}")]
     Decode { name: &'static str, reason: String },
+    /// The registry is unreachable or refuses service: retry later.
     #[error("schema registry: {0}")]
     Registry(String),
+    /// The registry answered that it will not take this schema (incompatible, invalid).
+    #[error("schema registry refused the schema: {0}")]
+    RegistryRefused(String),
     #[error("apache-avro's decode allocation limit is {0} bytes, set before the codec could set {MAX_DECODE_ALLOCATION}")]
     AllocationLimit(usize),
 }
@@ -95,9 +100,28 @@ struct ParsedSchema {
     writers: HashMap<[u8; 8], Schema>,
 }
 
+/// The registry client. `schema_registry_converter` caches failed look-ups too; after a failure
+/// that is the registry's (not the record's) the cached errors are dropped, so the next attempt
+/// asks the registry again instead of failing from the cache for ever.
 struct Registry {
-    encoder: EasyAvroEncoder,
-    decoder: EasyAvroDecoder,
+    encoder: AvroEncoder<'static>,
+    decoder: AvroDecoder<'static>,
+}
+
+/// Whether `e` says the registry is unreachable or refusing service (connection errors, 5xx,
+/// 429, and also 401/403, which are about this client's settings, never about a record), rather
+/// than that a record's schema does not exist (404) or its bytes do not decode.
+fn is_registry_outage(e: &SRCError) -> bool {
+    if e.retriable {
+        return true;
+    }
+    match e
+        .error
+        .strip_prefix("HTTP request to schema registry failed with status ")
+    {
+        Some(status) => !status.starts_with("404"),
+        None => false,
+    }
 }
 
 /// Encodes and decodes contract records. Cheap to share behind an `Arc`.
@@ -175,8 +199,8 @@ impl Codec {
                 builder
                     .build()
                     .map(|sr| Registry {
-                        encoder: EasyAvroEncoder::new(sr.clone()),
-                        decoder: EasyAvroDecoder::new(sr),
+                        encoder: AvroEncoder::new(sr.clone()),
+                        decoder: AvroDecoder::new(sr),
                     })
                     .map_err(|e| CodecError::Registry(e.to_string()))
             })
@@ -263,7 +287,14 @@ impl Codec {
                     .encoder
                     .encode_value(value, &strategy)
                     .await
-                    .map_err(|e| CodecError::Registry(e.to_string()))
+                    .map_err(|e| {
+                        if is_registry_outage(&e) {
+                            registry.encoder.remove_errors_from_cache();
+                            CodecError::Registry(e.to_string())
+                        } else {
+                            CodecError::RegistryRefused(e.to_string())
+                        }
+                    })
             }
         }
     }
@@ -301,7 +332,8 @@ impl Codec {
                 decode_err("Confluent wire format, but no schema registry is configured".into())
             })?;
             let decoded = registry.decoder.decode(Some(bytes)).await.map_err(|e| {
-                if e.retriable {
+                if is_registry_outage(&e) {
+                    registry.decoder.remove_errors_from_cache();
                     CodecError::Registry(e.to_string())
                 } else {
                     decode_err(e.to_string())

@@ -19,6 +19,8 @@ pub struct DispatchMetrics {
     pub breaker_open: IntGaugeVec,
     /// Input records being delivered or handed over, per lane (`main`, `retry.<n>`).
     pub in_flight: IntGaugeVec,
+    /// Input records whose decoding waits on a dependency (the schema registry), per attempt.
+    pub input_retries: IntCounterVec,
 }
 
 impl std::fmt::Debug for DispatchMetrics {
@@ -93,6 +95,11 @@ impl DispatchMetrics {
                 "dispatch_webhook_in_flight",
                 "Input records being delivered or handed over, per lane",
                 &["lane"],
+            )?,
+            input_retries: counter(
+                "dispatch_webhook_input_retries_total",
+                "Decodes of an input record retried because a dependency did not answer, by dependency",
+                &["dependency"],
             )?,
         })
     }

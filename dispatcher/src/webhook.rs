@@ -23,11 +23,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use gluey_contract::{CanonicalRecord, Codec, DeadLetter};
+use gluey_contract::{CanonicalRecord, Codec, CodecError, DeadLetter};
+use gluey_kafka::deadletters::{bounded_reason, write_dead_letter};
 use gluey_kafka::headers::with_traceparent;
 use gluey_kafka::rebalance::PartitionOwnership;
 use gluey_kafka::{KafkaSettings, RecordProducer};
-use gluey_ops::Health;
+use gluey_ops::{Backoff, Health};
 use prometheus::Registry;
 use rand::Rng;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -69,6 +70,8 @@ struct Ctx {
     codec: Arc<Codec>,
     kafka: KafkaSettings,
     metrics: DispatchMetrics,
+    /// Not ready while an input waits on the schema registry.
+    health: Health,
     shutdown: CancellationToken,
     /// Runtime state per endpoint id, rebuilt for endpoints whose configuration changed.
     endpoints: Mutex<Endpoints>,
@@ -134,6 +137,7 @@ pub async fn run_webhook_dispatcher(
         codec,
         kafka: kafka.clone(),
         metrics,
+        health: health.clone(),
         shutdown: shutdown.clone(),
         endpoints: Mutex::new(Endpoints {
             from: None,
@@ -207,6 +211,14 @@ enum HandOver {
 
 /// Whether an unreadable input was dead-lettered (true), or shutdown came first (false).
 struct Settled(bool);
+
+/// An input record decoded, or why it was not.
+enum Decoded {
+    Record(Box<CanonicalRecord>),
+    /// It will never decode (the bytes, not a dependency): dead-letter it.
+    Unreadable(String),
+    ShutDown,
+}
 
 /// A delivery read ahead on a retry lane, waiting for its due time.
 struct Waiting {
@@ -425,18 +437,78 @@ impl Ctx {
     }
 
     /// Starts the deliveries of one input record to every endpoint that wants it; the record is
-    /// finished when each has settled.
+    /// finished when each has settled. A record that cannot be decoded yet because the schema
+    /// registry does not answer waits for it in a task of its own (the lane reads on, up to its
+    /// in-flight bound); it is never dead-lettered for that.
     async fn dispatch(self: Arc<Self>, message: &BorrowedMessage<'_>, completion: Completion) {
         let bytes = message.payload().unwrap_or_default();
-        let record = match self.codec.decode::<CanonicalRecord>(bytes).await {
-            Ok(record) => record,
+        match self.codec.decode::<CanonicalRecord>(bytes).await {
+            Ok(record) => self.start_deliveries(bytes, record, completion),
+            Err(e) if e.is_retryable() => {
+                let message = message.detach();
+                tokio::spawn(async move {
+                    let bytes = message.payload().unwrap_or_default();
+                    match self.decode_waiting(bytes, e).await {
+                        Decoded::Record(record) => {
+                            self.start_deliveries(bytes, *record, completion)
+                        }
+                        Decoded::Unreadable(reason) => {
+                            if self.dead_letter_input(&message, reason).await {
+                                completion.settle();
+                            }
+                        }
+                        // Unsettled: read again after the restart.
+                        Decoded::ShutDown => drop(completion),
+                    }
+                });
+            }
             Err(e) => {
                 if self.dead_letter_input(message, e.to_string()).await {
                     completion.settle();
                 }
-                return;
             }
-        };
+        }
+    }
+
+    /// Decodes `bytes` again and again, with back-off, while the schema registry does not
+    /// answer (`first` is the error that started the wait); the wait shows in
+    /// `dispatch_webhook_input_retries_total` and in `/readyz`.
+    async fn decode_waiting(&self, bytes: &[u8], first: CodecError) -> Decoded {
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+        let mut error = first;
+        loop {
+            if !error.is_retryable() {
+                return Decoded::Unreadable(error.to_string());
+            }
+            self.metrics
+                .input_retries
+                .with_label_values(&["schema_registry"])
+                .inc();
+            self.health.set_waiting_on(Some(&format!(
+                "waiting for the schema registry to decode input: {error}"
+            )));
+            tracing::warn!(%error, "cannot decode input while the schema registry does not answer; retrying");
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return Decoded::ShutDown,
+                _ = tokio::time::sleep(backoff.pause()) => {}
+            }
+            match self.codec.decode::<CanonicalRecord>(bytes).await {
+                Ok(record) => {
+                    self.health.set_waiting_on(None);
+                    return Decoded::Record(Box::new(record));
+                }
+                Err(e) => error = e,
+            }
+        }
+    }
+
+    /// One delivery per endpoint that wants `record`, each holding a share of `completion`.
+    fn start_deliveries(
+        self: Arc<Self>,
+        bytes: &[u8],
+        record: CanonicalRecord,
+        completion: Completion,
+    ) {
         let skipped = if record.customer_id.is_none() {
             Some("no_customer")
         } else if record
@@ -481,28 +553,32 @@ impl Ctx {
     }
 
     /// A delivery from a retry topic. A malformed one is dead-lettered (not skipped):
-    /// `Err(Settled(true))` once it is, `Err(Settled(false))` if shutdown came first.
+    /// `Err(Settled(true))` once it is, `Err(Settled(false))` if shutdown came first. While the
+    /// schema registry does not answer it waits (retry lanes carry little, so the lane waits
+    /// with it).
     async fn read_delivery(&self, message: &BorrowedMessage<'_>) -> Result<Delivery, Settled> {
-        let reason = match self
-            .codec
-            .decode::<CanonicalRecord>(message.payload().unwrap_or_default())
-            .await
-        {
-            Ok(record) => match Delivery::from_message(message, record) {
+        let bytes = message.payload().unwrap_or_default();
+        let decoded = match self.codec.decode::<CanonicalRecord>(bytes).await {
+            Ok(record) => Decoded::Record(Box::new(record)),
+            Err(e) => self.decode_waiting(bytes, e).await,
+        };
+        let reason = match decoded {
+            Decoded::Record(record) => match Delivery::from_message(message, *record) {
                 Ok(delivery) => return Ok(delivery),
                 Err(e) => e.to_string(),
             },
-            Err(e) => e.to_string(),
+            Decoded::Unreadable(reason) => reason,
+            Decoded::ShutDown => return Err(Settled(false)),
         };
         Err(Settled(self.dead_letter_input(message, reason).await))
     }
 
     /// An input this dispatcher cannot read goes to the pipeline's dead-letter topic.
-    async fn dead_letter_input(&self, message: &BorrowedMessage<'_>, reason: String) -> bool {
+    async fn dead_letter_input(&self, message: &impl Message, reason: String) -> bool {
         tracing::error!(topic = message.topic(), partition = message.partition(), offset = message.offset(), %reason, "unreadable record; dead-lettering");
         let letter = DeadLetter {
             stage: "dispatch".into(),
-            reason,
+            reason: bounded_reason(reason),
             carrier: None,
             format: None,
             source_topic: message.topic().to_string(),
@@ -515,30 +591,28 @@ impl Ctx {
             failed_at: Utc::now(),
         };
         let topic = self.config.topics.deadletter();
-        let mut pause = Duration::from_millis(200);
+        let headers = with_traceparent(&gluey_ops::trace::new_traceparent());
+        let max_bytes = self.kafka.message_max_bytes();
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         loop {
-            let sent = match self.codec.encode(&topic, &letter).await {
-                Ok(bytes) => self
-                    .producer
-                    .send(
-                        &topic,
-                        message.key(),
-                        &bytes,
-                        with_traceparent(&gluey_ops::trace::new_traceparent()),
-                    )
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match sent {
+            let written = write_dead_letter(
+                &self.producer,
+                &self.codec,
+                &topic,
+                message.key(),
+                &letter,
+                &headers,
+                max_bytes,
+            )
+            .await;
+            match written {
                 Ok(_) => return true,
                 Err(e) => {
                     tracing::warn!(error = %e, topic, "cannot write dead letter; retrying");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return false,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.pause()) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -546,7 +620,7 @@ impl Ctx {
 
     /// Writes `delivery` to `topic` and waits for the ack, retrying while Kafka is unavailable.
     async fn hand_over(&self, topic: &str, delivery: &Delivery, reason: Option<&str>) -> HandOver {
-        let mut pause = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
         let mut refusals = 0;
         loop {
             match self
@@ -571,9 +645,8 @@ impl Ctx {
                     tracing::warn!(error = %e, topic, endpoint = delivery.endpoint, "cannot write delivery; retrying");
                     tokio::select! {
                         _ = self.shutdown.cancelled() => return HandOver::ShutDown,
-                        _ = tokio::time::sleep(pause) => {}
+                        _ = tokio::time::sleep(backoff.pause()) => {}
                     }
-                    pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }

@@ -26,6 +26,20 @@ use crate::topic_reader::{read_to_end, ReadError};
 
 /// Header on a replayed record: `<deadletter topic>/<partition>/<offset>` of its letter.
 pub const REPLAYED_FROM: &str = "gluey-replayed-from";
+/// Headers on a letter too large for one record, written in parts: the letter's id (shared by
+/// its parts) and `k/n`, the part's number and how many there are. Each part is a whole
+/// `DeadLetter` whose `payload` is the k-th slice of the original payload.
+pub const LETTER_ID: &str = "gluey-letter-id";
+pub const LETTER_PART: &str = "gluey-letter-part";
+
+/// The longest reason a letter carries (a reason is a sentence, not a copy of the input).
+pub const MAX_REASON_CHARS: usize = 2048;
+/// The most parts a letter is read back from (a 1 MB payload in 16 KiB parts takes 62).
+const MAX_PARTS: usize = 4096;
+/// The smallest part a letter is split into when Kafka keeps refusing records as too large.
+const MIN_PART_BYTES: usize = 16 * 1024;
+/// Room in each record for the letter's other fields, its headers and Kafka's framing.
+const PART_OVERHEAD: usize = 8 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
@@ -47,6 +61,143 @@ pub enum DeadLetterError {
         position: String,
         source: ProduceError,
     },
+}
+
+/// Why a dead letter could not be written (the caller retries: nothing is dropped).
+#[derive(Debug, thiserror::Error)]
+pub enum LetterWriteError {
+    #[error("cannot encode the dead letter: {0}")]
+    Codec(#[from] gluey_contract::CodecError),
+    #[error("cannot write the dead letter: {0}")]
+    Produce(#[from] ProduceError),
+}
+
+impl LetterWriteError {
+    /// Whether the schema registry (rather than Kafka) is what failed.
+    pub fn is_schema_registry(&self) -> bool {
+        matches!(self, LetterWriteError::Codec(e) if e.is_retryable())
+    }
+}
+
+/// `reason` cut to [`MAX_REASON_CHARS`], on a character boundary.
+pub fn bounded_reason(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        None => reason,
+        Some((cut, _)) => format!("{}… (cut at {MAX_REASON_CHARS} characters)", &reason[..cut]),
+    }
+}
+
+/// One record of a dead letter as written.
+#[derive(Debug, Clone)]
+pub struct LetterRecord {
+    pub value: Vec<u8>,
+    /// Set when the letter is written in parts.
+    pub part: Option<LetterPart>,
+}
+
+/// Which part of which letter a record is (the [`LETTER_ID`] and [`LETTER_PART`] headers).
+#[derive(Debug, Clone)]
+pub struct LetterPart {
+    pub id: String,
+    /// 1-based.
+    pub number: usize,
+    pub of: usize,
+}
+
+/// The parts of one letter read so far, by number.
+struct PartSet {
+    id: String,
+    of: usize,
+    slots: Vec<Option<DeadLetterEntry>>,
+}
+
+/// The records `letter` is written as, each at most about `max_bytes`: the letter itself when it
+/// fits, else numbered parts (see [`LETTER_PART`]) of one id.
+pub async fn letter_records(
+    codec: &Codec,
+    topic: &str,
+    letter: &DeadLetter,
+    max_bytes: usize,
+) -> Result<Vec<LetterRecord>, gluey_contract::CodecError> {
+    let whole = codec.encode(topic, letter).await?;
+    if whole.len() <= max_bytes {
+        return Ok(vec![LetterRecord {
+            value: whole,
+            part: None,
+        }]);
+    }
+    let around = whole.len().saturating_sub(letter.payload.len()) + PART_OVERHEAD;
+    let part_bytes = max_bytes.saturating_sub(around).max(1024);
+    let chunks: Vec<&[u8]> = letter.payload.chunks(part_bytes).collect();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut records = Vec::with_capacity(chunks.len());
+    for (i, chunk) in chunks.iter().enumerate() {
+        let part = DeadLetter {
+            payload: chunk.to_vec(),
+            ..letter.clone()
+        };
+        records.push(LetterRecord {
+            value: codec.encode(topic, &part).await?,
+            part: Some(LetterPart {
+                id: id.clone(),
+                number: i + 1,
+                of: chunks.len(),
+            }),
+        });
+    }
+    Ok(records)
+}
+
+/// Writes `letter` to `topic` under `key` and waits for Kafka's acknowledgement of every record:
+/// whole when it fits `max_bytes` (the producer's `message.max.bytes`), else in numbered parts.
+/// When Kafka refuses a record as too large anyway (the topic's own limit is lower), the letter
+/// is written again in parts half the size, down to 16 KiB; a reader takes the complete set of
+/// parts of an id (see [`list`]). Returns how many records the letter took.
+pub async fn write_dead_letter(
+    producer: &RecordProducer,
+    codec: &Codec,
+    topic: &str,
+    key: Option<&[u8]>,
+    letter: &DeadLetter,
+    headers: &OwnedHeaders,
+    max_bytes: usize,
+) -> Result<usize, LetterWriteError> {
+    let mut max_bytes = max_bytes;
+    loop {
+        let records = letter_records(codec, topic, letter, max_bytes).await?;
+        let mut refused = None;
+        for record in &records {
+            let mut headers = headers.clone();
+            if let Some(part) = &record.part {
+                let number = format!("{}/{}", part.number, part.of);
+                headers = headers
+                    .insert(Header {
+                        key: LETTER_ID,
+                        value: Some(&part.id),
+                    })
+                    .insert(Header {
+                        key: LETTER_PART,
+                        value: Some(&number),
+                    });
+            }
+            if let Err(e) = producer.send(topic, key, &record.value, headers).await {
+                refused = Some(e);
+                break;
+            }
+        }
+        match refused {
+            None => return Ok(records.len()),
+            Some(e) if e.is_too_large() && max_bytes > MIN_PART_BYTES => {
+                tracing::warn!(
+                    topic,
+                    max_bytes,
+                    "dead letter refused as too large; writing it in smaller parts"
+                );
+                max_bytes = (max_bytes / 2).max(MIN_PART_BYTES);
+            }
+            Some(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// A record of the dead-letter topic as stored, not yet decoded.
@@ -198,21 +349,85 @@ pub async fn list(
         total: stored.len(),
         ..DeadLetterListing::default()
     };
+    // Parts of one letter, by (id, count): each slot filled as its part is read.
+    let mut parts: Vec<PartSet> = Vec::new();
     for record in stored {
-        match codec.decode::<DeadLetter>(&record.value).await {
-            Ok(letter) if filter.matches(&letter) => listing.selected.push(DeadLetterEntry {
+        let letter = match codec.decode::<DeadLetter>(&record.value).await {
+            Ok(letter) => letter,
+            Err(e) => {
+                listing.unreadable.push(Unreadable {
+                    partition: record.partition,
+                    offset: record.offset,
+                    reason: e.to_string(),
+                });
+                continue;
+            }
+        };
+        let entry = DeadLetterEntry {
+            partition: record.partition,
+            offset: record.offset,
+            letter,
+        };
+        let Some(part) = record.header(LETTER_PART) else {
+            if filter.matches(&entry.letter) {
+                listing.selected.push(entry);
+            }
+            continue;
+        };
+        let parsed = part
+            .split_once('/')
+            .and_then(|(k, n)| Some((k.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .filter(|(k, n)| (1..=*n).contains(k) && *n <= MAX_PARTS);
+        let (Some((k, n)), Some(id)) = (parsed, record.header(LETTER_ID)) else {
+            listing.unreadable.push(Unreadable {
                 partition: record.partition,
                 offset: record.offset,
-                letter,
-            }),
-            Ok(_) => {}
-            Err(e) => listing.unreadable.push(Unreadable {
-                partition: record.partition,
-                offset: record.offset,
-                reason: e.to_string(),
-            }),
+                reason: format!(
+                    "a letter part with a malformed {LETTER_PART} or no {LETTER_ID} header"
+                ),
+            });
+            continue;
+        };
+        let set = match parts.iter().position(|p| p.id == id && p.of == n) {
+            Some(i) => i,
+            None => {
+                parts.push(PartSet {
+                    id: id.to_string(),
+                    of: n,
+                    slots: vec![None; n],
+                });
+                parts.len() - 1
+            }
+        };
+        parts[set].slots[k - 1] = Some(entry);
+    }
+    for PartSet { id, of: n, slots } in parts {
+        if slots.iter().any(Option::is_none) {
+            let have: Vec<&DeadLetterEntry> = slots.iter().flatten().collect();
+            if let Some(first) = have.first() {
+                listing.unreadable.push(Unreadable {
+                    partition: first.partition,
+                    offset: first.offset,
+                    reason: format!(
+                        "letter {id} was written in {n} parts and only {} are on the topic",
+                        have.len()
+                    ),
+                });
+            }
+            continue;
+        }
+        let mut slots = slots.into_iter().flatten();
+        let Some(mut whole) = slots.next() else {
+            continue;
+        };
+        for part in slots {
+            whole.letter.payload.extend_from_slice(&part.letter.payload);
+        }
+        if filter.matches(&whole.letter) {
+            listing.selected.push(whole);
         }
     }
+    listing.selected.sort_by_key(|e| (e.partition, e.offset));
     Ok(listing)
 }
 
@@ -304,6 +519,16 @@ pub async fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_is_cut_on_a_character_boundary_and_says_so() {
+        let short = "no parser for format \"x\"".to_string();
+        assert_eq!(bounded_reason(short.clone()), short);
+        let long = "é".repeat(MAX_REASON_CHARS + 10);
+        let cut = bounded_reason(long);
+        assert!(cut.starts_with(&"é".repeat(MAX_REASON_CHARS)));
+        assert!(cut.ends_with(&format!("(cut at {MAX_REASON_CHARS} characters)")));
+    }
 
     fn letter(stage: &str, carrier: Option<&str>, reason: &str, at: &str) -> DeadLetter {
         DeadLetter {

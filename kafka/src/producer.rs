@@ -22,6 +22,11 @@ impl ProduceError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, ProduceError::Unavailable(_))
     }
+
+    /// Refused because the record is larger than the producer or the topic accepts.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, ProduceError::Rejected(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageSizeTooLarge))
+    }
 }
 
 fn classify(e: KafkaError) -> ProduceError {
@@ -49,6 +54,7 @@ pub struct Acked {
 /// A record handed to the producer, not yet acknowledged.
 pub struct PendingAck {
     future: rdkafka::producer::DeliveryFuture,
+    topic: String,
 }
 
 impl std::fmt::Debug for PendingAck {
@@ -58,6 +64,11 @@ impl std::fmt::Debug for PendingAck {
 }
 
 impl PendingAck {
+    /// The topic the record was sent to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
     /// Waits for the broker's acknowledgement (bounded by the producer's delivery timeout).
     pub async fn acked(self) -> Result<Acked, ProduceError> {
         match self.future.await {
@@ -133,7 +144,12 @@ impl RecordProducer {
                 record = record.key(key);
             }
             match self.inner.send_result(record) {
-                Ok(future) => return Ok(PendingAck { future }),
+                Ok(future) => {
+                    return Ok(PendingAck {
+                        future,
+                        topic: topic.to_string(),
+                    })
+                }
                 Err((e, _)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }

@@ -53,6 +53,9 @@ pub struct AssignorError {
 pub struct PropertyError(String);
 
 /// Parses one `key=value` pass-through property.
+/// librdkafka's default `message.max.bytes`.
+pub const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
 pub fn parse_property(s: &str) -> Result<(String, String), PropertyError> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
@@ -119,6 +122,14 @@ impl KafkaSettings {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.trim())
+    }
+
+    /// The producer's `message.max.bytes` as it takes effect (librdkafka's default 1,000,000
+    /// unless set): the largest record it sends.
+    pub fn message_max_bytes(&self) -> usize {
+        self.property("message.max.bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
     }
 
     /// Refuses an assignor that breaks co-partitioning, for a consumer that subscribes to several

@@ -15,6 +15,9 @@ pub struct NormalizerMetrics {
     pub unmapped: IntCounterVec,
     /// Items a parser deliberately skipped (no-status-change codes, per-item errors).
     pub skipped: IntCounterVec,
+    /// Pauses before handling a partition again because a dependency (Kafka, the schema
+    /// registry) did not answer.
+    pub retries: IntCounterVec,
 }
 
 impl std::fmt::Debug for NormalizerMetrics {
@@ -60,7 +63,21 @@ impl NormalizerMetrics {
             ),
             &["carrier"],
         )?;
-        for c in [&records, &published, &deadletters, &unmapped, &skipped] {
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "normalizer_retries_total",
+                "Back-offs before trying a partition again, by the dependency that did not answer",
+            ),
+            &["dependency"],
+        )?;
+        for c in [
+            &records,
+            &published,
+            &deadletters,
+            &unmapped,
+            &skipped,
+            &retries,
+        ] {
             registry.register(Box::new(c.clone()))?;
         }
         Ok(NormalizerMetrics {
@@ -69,6 +86,7 @@ impl NormalizerMetrics {
             deadletters,
             unmapped,
             skipped,
+            retries,
         })
     }
 }

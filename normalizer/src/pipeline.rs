@@ -14,8 +14,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::FutureExt;
 use gluey_contract::{Codec, RawEnvelope};
-use gluey_kafka::{KafkaSettings, PendingAck, RecordProducer};
-use gluey_ops::Health;
+use gluey_kafka::{KafkaSettings, PendingAck, ProduceError, RecordProducer};
+use gluey_ops::{Backoff, Health};
 use prometheus::Registry;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset};
@@ -25,7 +25,7 @@ use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
 use crate::parking::{Parked, RawRecord};
 use crate::restore::{restore_partition, PartitionState, RestoreError};
-use crate::work::{Handled, Normalizer, Outcome, Poison, Transient};
+use crate::work::{Dependency, Handled, Normalizer, Outcome, Poison, Transient};
 use gluey_kafka::rebalance::PartitionOwnership;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,18 @@ struct Item {
     topic: String,
     partition: i32,
     offset: i64,
+    /// The raw record it stands for (`topic/partition/offset`; for a forwarded record, the
+    /// original), where a refusal of its outputs is remembered.
+    reference: String,
     handled: Option<Handled>,
+}
+
+/// A parked record handed over again once its shipment registered.
+struct Release {
+    partition: i32,
+    reference: String,
+    pending: Vec<PendingAck>,
+    outcome: Outcome,
 }
 
 pub async fn run_normalizer(
@@ -88,7 +99,10 @@ pub async fn run_normalizer(
         partitions: HashMap::new(),
         dirty: Default::default(),
         metrics,
+        refused: HashMap::new(),
+        letters_refused: HashSet::new(),
     };
+    let mut backoff = Backoff::new(n.config.retry_backoff, Duration::from_secs(30));
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     let mut sweep = tokio::time::interval(n.config.park_sweep_interval);
     'run: loop {
@@ -98,7 +112,7 @@ pub async fn run_normalizer(
             _ = heartbeat.tick() => {
                 // Partitions owned but quiet are restored too, so their parked records and quiet
                 // shipments are looked after without waiting for a new record.
-                if restore_assigned(&mut n, &revocations, &shutdown, &health).await.is_none() {
+                if restore_assigned(&mut n, &revocations, &mut backoff, &shutdown, &health).await.is_none() {
                     break;
                 }
                 report_readiness(&n, &revocations, &health);
@@ -132,6 +146,8 @@ pub async fn run_normalizer(
         // input (raw and repartition records of this batch) read again.
         let started = std::time::Instant::now();
         let mut failed: HashSet<i32> = HashSet::new();
+        // What did not answer, when a partition failed for want of a dependency.
+        let mut unavailable: Option<Transient> = None;
         let mut items = Vec::with_capacity(batch.len());
         let mut registrations_seen = false;
         for partition in revocations.take() {
@@ -149,7 +165,7 @@ pub async fn run_normalizer(
             let restores = futures::future::join_all(
                 unrestored
                     .iter()
-                    .map(|p| restore_until_done(&n, *p, &shutdown, &health)),
+                    .map(|p| restore_until_done(&n, *p, &backoff, &shutdown, &health)),
             )
             .await;
             for (partition, state) in unrestored.into_iter().zip(restores) {
@@ -163,7 +179,8 @@ pub async fn run_normalizer(
             let partition = message.partition();
             if !n.partitions.contains_key(&partition) {
                 // Dropped by a failed release earlier in this batch: restore again.
-                let Some(state) = restore_until_done(&n, partition, &shutdown, &health).await
+                let Some(state) =
+                    restore_until_done(&n, partition, &backoff, &shutdown, &health).await
                 else {
                     break 'run;
                 };
@@ -171,42 +188,60 @@ pub async fn run_normalizer(
                 registrations_seen = true;
             }
             let topic = message.topic().to_string();
+            if failed.contains(&partition) {
+                continue; // read again after the rewind
+            }
             if topic == shipments_topic {
-                n.registration(message).await;
+                if let Err(t) = n.registration(message).await {
+                    tracing::warn!(partition, offset = message.offset(), reason = %t, "registration not readable yet; the partition will be rewound");
+                    failed.insert(partition);
+                    unavailable = Some(t);
+                    continue;
+                }
                 registrations_seen = true;
                 items.push(Item {
                     topic,
                     partition,
                     offset: message.offset(),
+                    reference: String::new(),
                     handled: None,
                 });
                 continue;
             }
-            if failed.contains(&partition) {
-                continue; // read again after the rewind
-            }
-            let result = if topic == repartition_topic {
-                match RawRecord::from_forwarded(message) {
-                    Some(raw) => n.handle(&raw, false).await,
-                    None => {
-                        let poison = Poison { stage: "decode", reason: "forwarded record without its gluey-forwarded-from / gluey-owner headers".into() };
-                        n.dead_letter(&RawRecord::from_message(message), None, poison)
-                            .await
-                    }
-                }
+            let forwarded = if topic == repartition_topic {
+                RawRecord::from_forwarded(message)
             } else {
-                n.handle(&RawRecord::from_message(message), false).await
+                None
+            };
+            let (raw, result) = match forwarded {
+                Some(raw) => {
+                    let result = n.handle(&raw, false).await;
+                    (raw, result)
+                }
+                None if topic == repartition_topic => {
+                    let raw = RawRecord::from_message(message);
+                    let poison = Poison { stage: "decode", reason: "forwarded record without its gluey-forwarded-from / gluey-owner headers".into() };
+                    let result = n.dead_letter(&raw, None, poison).await;
+                    (raw, result)
+                }
+                None => {
+                    let raw = RawRecord::from_message(message);
+                    let result = n.handle(&raw, false).await;
+                    (raw, result)
+                }
             };
             match result {
                 Ok(handled) => items.push(Item {
                     topic,
                     partition,
                     offset: message.offset(),
+                    reference: raw.reference(),
                     handled: Some(handled),
                 }),
-                Err(Transient(reason)) => {
-                    tracing::warn!(partition, offset = message.offset(), %reason, "output not accepted; the partition will be rewound");
+                Err(t) => {
+                    tracing::warn!(partition, offset = message.offset(), reason = %t, "output not accepted; the partition will be rewound");
                     failed.insert(partition);
+                    unavailable = Some(t);
                 }
             }
         }
@@ -224,20 +259,15 @@ pub async fn run_normalizer(
             if failed.contains(&item.partition) {
                 continue;
             }
-            if let Err(reason) = all_acked(std::mem::take(&mut handled.pending)).await {
-                tracing::warn!(partition = item.partition, offset = item.offset, %reason, "output not acknowledged; the partition will be rewound");
+            if let Err(e) = all_acked(std::mem::take(&mut handled.pending)).await {
+                tracing::warn!(partition = item.partition, offset = item.offset, reason = %e, "output not acknowledged; the partition will be rewound");
                 failed.insert(item.partition);
+                let letter = matches!(handled.outcome, Outcome::DeadLettered { .. });
+                note_ack_failure(&mut n, &item.reference, letter, e, &mut unavailable);
             }
         }
-        for (partition, pending, outcome) in released {
-            match all_acked(pending).await {
-                Ok(()) => n.count(&outcome),
-                Err(reason) => {
-                    // No input to rewind: the restore rebuilds the parked set and releases again.
-                    tracing::warn!(partition, %reason, "release not acknowledged; the partition's state will be rebuilt");
-                    n.partitions.remove(&partition);
-                }
-            }
+        for release in released {
+            settle_release(&mut n, release, &mut unavailable).await;
         }
         // The state of every shipment that changed, for consumers of tracking.state.v1.
         for (partition, ack) in n.write_snapshots().await {
@@ -248,7 +278,7 @@ pub async fn run_normalizer(
         tracing::debug!(records = batch.len(), ?handled_in, acknowledged_in = ?started.elapsed(), "batch done");
         // Commit what is done; rewind what is not.
         for item in &items {
-            if item.handled.is_some() && failed.contains(&item.partition) {
+            if failed.contains(&item.partition) {
                 continue;
             }
             if let Some(handled) = &item.handled {
@@ -261,7 +291,7 @@ pub async fn run_normalizer(
         }
         for partition in &failed {
             n.partitions.remove(partition);
-            for topic in [&raw_topic, &repartition_topic] {
+            for topic in [&raw_topic, &repartition_topic, &shipments_topic] {
                 let Some(from) = batch
                     .iter()
                     .filter(|m| m.topic() == topic.as_str() && m.partition() == *partition)
@@ -280,12 +310,21 @@ pub async fn run_normalizer(
                 }
             }
         }
-        if !failed.is_empty()
-            && pause(&n, "outputs not acknowledged", &shutdown, &health)
-                .await
-                .is_none()
-        {
-            break;
+        match unavailable {
+            Some(t)
+                if pause(&n, &t, &mut backoff, &shutdown, &health)
+                    .await
+                    .is_none() =>
+            {
+                break
+            }
+            Some(_) => {}
+            None if failed.is_empty() => {
+                backoff.reset();
+                health.set_waiting_on(None);
+            }
+            // Refused outputs: their records are dead-lettered when read again, at once.
+            None => {}
         }
     }
     health.set_ready(false, "shutting down");
@@ -299,25 +338,92 @@ pub async fn run_normalizer(
     Ok(())
 }
 
-async fn all_acked(pending: Vec<PendingAck>) -> Result<(), String> {
-    for result in futures::future::join_all(pending.into_iter().map(PendingAck::acked)).await {
-        result.map_err(|e| e.to_string())?;
+/// Waits for every acknowledgement; the first failure, with the topic it was for.
+async fn all_acked(pending: Vec<PendingAck>) -> Result<(), AckFailure> {
+    let topics: Vec<String> = pending.iter().map(|p| p.topic().to_string()).collect();
+    let results = futures::future::join_all(pending.into_iter().map(PendingAck::acked)).await;
+    for (topic, result) in topics.into_iter().zip(results) {
+        result.map_err(|error| AckFailure { topic, error })?;
     }
     Ok(())
 }
 
-/// Waits out a Kafka outage before the next attempt; `None` if shutdown came first.
+/// An output Kafka did not acknowledge.
+#[derive(Debug)]
+struct AckFailure {
+    topic: String,
+    error: ProduceError,
+}
+
+impl std::fmt::Display for AckFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.topic, self.error)
+    }
+}
+
+/// An output of the raw record `reference` was not acknowledged: a refusal (too large for its
+/// topic, not authorised) is remembered so the record is dead-lettered when read again after the
+/// rewind, or, when what was refused is its dead letter (`letter`), so the letter is written
+/// again in parts and awaited; an outage is waited out.
+fn note_ack_failure(
+    n: &mut Normalizer,
+    reference: &str,
+    letter: bool,
+    e: AckFailure,
+    unavailable: &mut Option<Transient>,
+) {
+    if e.error.is_retryable() {
+        *unavailable = Some(Transient::kafka(e));
+    } else if reference.is_empty() {
+        tracing::warn!(reason = %e, "a refused output without a raw record to dead-letter");
+    } else if letter {
+        n.letters_refused.insert(reference.to_string());
+    } else {
+        n.refused
+            .entry(reference.to_string())
+            .or_insert_with(|| e.to_string());
+    }
+}
+
+/// Waits for a release's acknowledgements and counts it; if any failed, the partition's state
+/// is rebuilt (there is no input to rewind: the restore finds the record parked and releases it
+/// again, or dead-letters it if Kafka refused its output).
+async fn settle_release(n: &mut Normalizer, release: Release, unavailable: &mut Option<Transient>) {
+    match all_acked(release.pending).await {
+        Ok(()) => n.count(&release.outcome),
+        Err(e) => {
+            tracing::warn!(partition = release.partition, reason = %e, "release not acknowledged; the partition's state will be rebuilt");
+            n.partitions.remove(&release.partition);
+            let letter = matches!(release.outcome, Outcome::DeadLettered { .. });
+            note_ack_failure(n, &release.reference, letter, e, unavailable);
+        }
+    }
+}
+
+/// Waits out an unavailable dependency before the next attempt, with back-off, counted in
+/// `normalizer_retries_total` and shown by `/readyz`; `None` if shutdown came first.
 async fn pause(
     n: &Normalizer,
-    reason: &str,
+    why: &Transient,
+    backoff: &mut Backoff,
     shutdown: &CancellationToken,
     health: &Health,
 ) -> Option<()> {
-    tracing::warn!(%reason, "kafka unavailable; retrying");
+    let dependency = why.dependency.label();
+    let wait = backoff.pause();
+    tracing::warn!(dependency, reason = %why, ?wait, "dependency unavailable; retrying");
+    n.metrics.retries.with_label_values(&[dependency]).inc();
+    health.set_waiting_on(Some(&format!(
+        "waiting for {}: {why}",
+        match why.dependency {
+            Dependency::Kafka => "Kafka",
+            Dependency::SchemaRegistry => "the schema registry",
+        }
+    )));
     health.beat();
     tokio::select! {
         _ = shutdown.cancelled() => None,
-        _ = tokio::time::sleep(n.config.retry_backoff) => Some(()),
+        _ = tokio::time::sleep(wait) => Some(()),
     }
 }
 
@@ -326,10 +432,25 @@ async fn pause(
 async fn restore_until_done(
     n: &Normalizer,
     partition: i32,
+    backoff: &Backoff,
     shutdown: &CancellationToken,
     health: &Health,
 ) -> Option<PartitionState> {
+    // Each partition restoring at once waits on its own copy of the back-off.
+    let mut backoff = backoff.clone();
     loop {
+        // A fence: whatever this instance handed to the producer before (outputs of a batch
+        // whose partition failed later in it, say) is acknowledged or failed before the output
+        // topic is read, so the restore sees it and nothing is published twice.
+        let producer = n.producer.clone();
+        let fence = n.config.produce_timeout + Duration::from_secs(5);
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || producer.flush(fence)).await {
+            let why = Transient::kafka(format!(
+                "outputs in flight not settled before restoring partition {partition}: {e}"
+            ));
+            pause(n, &why, &mut backoff, shutdown, health).await?;
+            continue;
+        }
         let restore = restore_partition(
             &n.kafka,
             &n.config.topics,
@@ -343,6 +464,7 @@ async fn restore_until_done(
         };
         match result {
             Ok(state) => {
+                health.set_waiting_on(None);
                 tracing::info!(
                     partition,
                     records = state.events_read,
@@ -355,13 +477,11 @@ async fn restore_until_done(
                 return Some(state);
             }
             Err(e) => {
-                pause(
-                    n,
-                    &format!("restoring partition {partition}: {e}"),
-                    shutdown,
-                    health,
-                )
-                .await?
+                let why = Transient {
+                    dependency: e.dependency(),
+                    reason: format!("restoring partition {partition}: {e}"),
+                };
+                pause(n, &why, &mut backoff, shutdown, health).await?
             }
         }
     }
@@ -369,7 +489,7 @@ async fn restore_until_done(
 
 /// Hands over, in arrival order, the parked records of shipments that have registered, and
 /// their resolution markers. Returns what each release waits for.
-async fn release_registered(n: &mut Normalizer) -> Vec<(i32, Vec<PendingAck>, Outcome)> {
+async fn release_registered(n: &mut Normalizer) -> Vec<Release> {
     let mut ready: Vec<(i32, String)> = Vec::new();
     for (partition, state) in &n.partitions {
         for key in state.parked.keys() {
@@ -389,7 +509,7 @@ async fn release_registered(n: &mut Normalizer) -> Vec<(i32, Vec<PendingAck>, Ou
             let handled = match n.handle(&entry.raw, true).await {
                 Ok(h) if matches!(h.outcome, Outcome::Parked { .. }) => continue 'keys, // deregistered meanwhile
                 Ok(h) => h,
-                Err(Transient(reason)) => {
+                Err(reason) => {
                     tracing::warn!(partition, %reason, "release not accepted; the partition's state will be rebuilt");
                     n.partitions.remove(&partition);
                     continue 'keys;
@@ -398,7 +518,7 @@ async fn release_registered(n: &mut Normalizer) -> Vec<(i32, Vec<PendingAck>, Ou
             let mut pending = handled.pending;
             match n.resolve_parked(partition, &key, &entry, "released").await {
                 Ok(marker) => pending.push(marker),
-                Err(Transient(reason)) => {
+                Err(reason) => {
                     tracing::warn!(partition, %reason, "release marker not accepted; the partition's state will be rebuilt");
                     n.partitions.remove(&partition);
                     continue 'keys;
@@ -409,7 +529,12 @@ async fn release_registered(n: &mut Normalizer) -> Vec<(i32, Vec<PendingAck>, Ou
                 offset = entry.raw.offset,
                 "released parked record"
             );
-            released.push((partition, pending, handled.outcome));
+            released.push(Release {
+                partition,
+                reference: entry.raw.reference(),
+                pending,
+                outcome: handled.outcome,
+            });
         }
     }
     released
@@ -446,13 +571,15 @@ async fn expire_parked(n: &mut Normalizer) {
                     },
                 )
                 .await
-                .map_err(|t| t.0)?;
-            all_acked(handled.pending).await?;
+                .map_err(|t| t.reason)?;
+            all_acked(handled.pending)
+                .await
+                .map_err(|e| e.to_string())?;
             let marker = n
                 .resolve_parked(partition, &key, &entry, "expired")
                 .await
-                .map_err(|t| t.0)?;
-            all_acked(vec![marker]).await?;
+                .map_err(|t| t.reason)?;
+            all_acked(vec![marker]).await.map_err(|e| e.to_string())?;
             Ok::<Outcome, String>(handled.outcome)
         }
         .await;
@@ -514,7 +641,7 @@ async fn expire_shipments(n: &mut Normalizer) {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            all_acked(vec![ack]).await
+            all_acked(vec![ack]).await.map_err(|e| e.to_string())
         }
         .await;
         match result {
@@ -568,6 +695,7 @@ fn report_readiness(
 async fn restore_assigned(
     n: &mut Normalizer,
     revocations: &gluey_kafka::rebalance::Revocations,
+    backoff: &mut Backoff,
     shutdown: &CancellationToken,
     health: &Health,
 ) -> Option<()> {
@@ -585,20 +713,18 @@ async fn restore_assigned(
     let restores = futures::future::join_all(
         missing
             .iter()
-            .map(|p| restore_until_done(n, *p, shutdown, health)),
+            .map(|p| restore_until_done(n, *p, backoff, shutdown, health)),
     )
     .await;
     for (partition, state) in missing.into_iter().zip(restores) {
         n.partitions.insert(partition, state?);
     }
-    for (partition, pending, outcome) in release_registered(n).await {
-        match all_acked(pending).await {
-            Ok(()) => n.count(&outcome),
-            Err(reason) => {
-                tracing::warn!(partition, %reason, "release not acknowledged; the partition's state will be rebuilt");
-                n.partitions.remove(&partition);
-            }
-        }
+    let mut unavailable = None;
+    for release in release_registered(n).await {
+        settle_release(n, release, &mut unavailable).await;
     }
-    Some(())
+    match unavailable {
+        Some(why) => pause(n, &why, backoff, shutdown, health).await,
+        None => Some(()),
+    }
 }

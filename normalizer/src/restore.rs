@@ -23,6 +23,19 @@ pub enum RestoreError {
     Read(#[from] ReadError),
     #[error("restore task failed: {0}")]
     Task(String),
+    /// A record could not be decoded because the schema registry did not answer: the restore
+    /// is tried again (a record skipped here would be published again, or a shipment forgotten).
+    #[error("schema registry unavailable while restoring: {0}")]
+    Registry(String),
+}
+
+impl RestoreError {
+    pub fn dependency(&self) -> crate::work::Dependency {
+        match self {
+            RestoreError::Registry(_) => crate::work::Dependency::SchemaRegistry,
+            _ => crate::work::Dependency::Kafka,
+        }
+    }
 }
 
 /// Everything the normalizer keeps about one partition.
@@ -51,15 +64,20 @@ pub async fn restore_partition(
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let mut state = PartitionState::default();
+        let mut registry_down: Option<String> = None;
         let (events, shipments, parked) = (topics.events(), topics.shipments(), topics.parked());
         // One consumer reads the partition of all three topics at once.
         let high = read_partitions_to_end(&kafka, &[&events, &shipments, &parked], Some(partition), timeout, |topic, message| {
+            if registry_down.is_some() {
+                return; // the restore starts over once the registry answers
+            }
             if topic == events {
                 match handle.block_on(codec.decode::<CanonicalRecord>(message.payload().unwrap_or_default())) {
                     Ok(record) => {
                         state.book.observe(&record);
                         state.events_read += 1;
                     }
+                    Err(e) if e.is_retryable() => registry_down = Some(e.to_string()),
                     Err(e) => {
                         state.undecodable += 1;
                         tracing::warn!(partition, offset = message.offset(), error = %e, "cannot decode own output during restore");
@@ -71,6 +89,7 @@ pub async fn restore_partition(
                     None => state.registrations.apply(key, None),
                     Some(bytes) => match handle.block_on(codec.decode::<Shipment>(bytes)) {
                         Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                        Err(e) if e.is_retryable() => registry_down = Some(e.to_string()),
                         Err(e) => tracing::warn!(partition, offset = message.offset(), error = %e, "undecodable registration skipped"),
                     },
                 }
@@ -78,6 +97,9 @@ pub async fn restore_partition(
                 state.parked.observe(message);
             }
         })?;
+        if let Some(reason) = registry_down {
+            return Err(RestoreError::Registry(reason));
+        }
         state.shipments_restored_to = high.get(&(shipments.clone(), partition)).copied().unwrap_or(0);
         Ok(state)
     })

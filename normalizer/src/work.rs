@@ -13,6 +13,7 @@ use gluey_carriers::{ParsedRecord, RawInput};
 use gluey_contract::{
     shipment_key, CanonicalRecord, Codec, DeadLetter, RawEnvelope, RawReference, Status,
 };
+use gluey_kafka::deadletters::{bounded_reason, letter_records, write_dead_letter, LetterRecord};
 use gluey_kafka::headers::with_traceparent;
 use gluey_kafka::{KafkaSettings, PendingAck, RecordProducer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
@@ -33,9 +34,86 @@ pub struct Poison {
     pub reason: String,
 }
 
-/// Kafka (or the schema registry) did not take an output: the partition is rewound.
+/// What the normalizer depends on to handle any record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Kafka,
+    SchemaRegistry,
+}
+
+impl Dependency {
+    /// The bounded label of `normalizer_retries_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Dependency::Kafka => "kafka",
+            Dependency::SchemaRegistry => "schema_registry",
+        }
+    }
+}
+
+/// Kafka or the schema registry is unavailable for now: the partition is rewound and its records
+/// handled again after a back-off, for as long as it takes (never dead-lettered, never skipped).
 #[derive(Debug)]
-pub struct Transient(pub String);
+pub struct Transient {
+    pub dependency: Dependency,
+    pub reason: String,
+}
+
+impl Transient {
+    pub fn kafka(reason: impl std::fmt::Display) -> Transient {
+        Transient {
+            dependency: Dependency::Kafka,
+            reason: reason.to_string(),
+        }
+    }
+
+    pub fn registry(reason: impl std::fmt::Display) -> Transient {
+        Transient {
+            dependency: Dependency::SchemaRegistry,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Transient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Why an output of a record was not written.
+enum Failed {
+    /// Retry later (see [`Transient`]).
+    Transient(Transient),
+    /// Kafka or the codec refuses this output itself (too large for its topic, a topic that does
+    /// not exist or may not be written, a record that does not fit its schema): retrying cannot
+    /// help, so the input is dead-lettered, with what was already handed over kept.
+    Refused { stage: &'static str, reason: String },
+}
+
+impl Failed {
+    fn encoding(e: gluey_contract::CodecError) -> Failed {
+        if e.is_retryable() {
+            Failed::Transient(Transient::registry(e))
+        } else {
+            Failed::Refused {
+                stage: "encode",
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    fn producing(stage: &'static str, topic: &str, e: gluey_kafka::ProduceError) -> Failed {
+        if e.is_retryable() {
+            Failed::Transient(Transient::kafka(e))
+        } else {
+            Failed::Refused {
+                stage,
+                reason: format!("{topic}: {e}"),
+            }
+        }
+    }
+}
 
 /// How a raw record ended, with its carrier (`unknown` when the envelope did not decode).
 #[derive(Debug)]
@@ -86,6 +164,12 @@ pub struct Normalizer {
     /// Shipments whose state changed since their snapshot was last written.
     pub dirty: std::collections::BTreeSet<(i32, String)>,
     pub metrics: NormalizerMetrics,
+    /// Raw records (by `topic/partition/offset`) an output of which Kafka refused when its
+    /// acknowledgement came, with the reason: dead-lettered when handled again after the rewind.
+    pub refused: HashMap<String, String>,
+    /// Raw records whose dead letter Kafka refused when its acknowledgement came: their next
+    /// letter is written and awaited at once, split into parts as far as Kafka requires.
+    pub letters_refused: std::collections::HashSet<String>,
 }
 
 impl Normalizer {
@@ -93,7 +177,7 @@ impl Normalizer {
     pub async fn handle(&mut self, raw: &RawRecord, parked: bool) -> Result<Handled, Transient> {
         let envelope = match self.codec.decode::<RawEnvelope>(&raw.payload).await {
             Ok(envelope) => envelope,
-            Err(e) if e.is_retryable() => return Err(Transient(e.to_string())),
+            Err(e) if e.is_retryable() => return Err(Transient::registry(e)),
             Err(e) => {
                 let poison = Poison {
                     stage: "decode",
@@ -102,27 +186,75 @@ impl Normalizer {
                 return self.dead_letter(raw, None, poison).await;
             }
         };
+        // An output of this record was refused by Kafka when its acknowledgement came (the
+        // partition was rewound and restored since): dead-letter it now, waiting for the letter
+        // (in parts if it must be), so the partition cannot come back here again.
+        if let Some(reason) = self.refused.remove(&raw.reference()) {
+            let poison = Poison {
+                stage: "produce",
+                reason,
+            };
+            self.letters_refused.insert(raw.reference());
+            return self.dead_letter(raw, Some(&envelope), poison).await;
+        }
+        let mut pending = Vec::new();
+        let result = self
+            .handle_envelope(raw, &envelope, parked, &mut pending)
+            .await;
+        match result {
+            Ok(mut handled) => {
+                handled.pending.splice(0..0, pending);
+                Ok(handled)
+            }
+            Err(Failed::Transient(t)) => Err(t),
+            Err(Failed::Refused { stage, reason }) => {
+                // What was handed over before the refusal stays (a replay dedupes it).
+                let mut handled = self
+                    .dead_letter(raw, Some(&envelope), Poison { stage, reason })
+                    .await?;
+                handled.pending.splice(0..0, pending);
+                Ok(handled)
+            }
+        }
+    }
+
+    /// `pending` collects what is handed over, also when a later output fails.
+    async fn handle_envelope(
+        &mut self,
+        raw: &RawRecord,
+        envelope: &RawEnvelope,
+        parked: bool,
+        pending: &mut Vec<PendingAck>,
+    ) -> Result<Handled, Failed> {
         let raw_ref = RawReference {
             envelope_id: envelope.envelope_id.clone(),
             topic: raw.topic.clone(),
             partition: raw.partition,
             offset: raw.offset,
         };
-        match self.transform(&envelope, &raw_ref, raw) {
-            Ok(Transformed::Publish(outputs, duplicates)) => {
-                self.publish(outputs, duplicates, &envelope, raw.state_partition)
+        let transformed = match self.transform(envelope, &raw_ref, raw) {
+            Ok(t) => t,
+            Err(poison) => {
+                return self
+                    .dead_letter(raw, Some(envelope), poison)
+                    .await
+                    .map_err(Failed::Transient)
+            }
+        };
+        match transformed {
+            Transformed::Publish(outputs, duplicates) => {
+                self.publish(outputs, duplicates, envelope, raw.state_partition, pending)
                     .await
             }
-            Ok(Transformed::Forward(owner)) => self.forward(raw, &owner, &envelope).await,
+            Transformed::Forward(owner) => self.forward(raw, &owner, envelope).await,
             // A released record whose shipment was deregistered meanwhile stays parked.
-            Ok(Transformed::Unregistered(_)) if parked => Ok(Handled {
+            Transformed::Unregistered(_) if parked => Ok(Handled {
                 outcome: Outcome::Parked {
-                    carrier: envelope.carrier,
+                    carrier: envelope.carrier.clone(),
                 },
                 pending: Vec::new(),
             }),
-            Ok(Transformed::Unregistered(key)) => self.park(raw, &key, &envelope).await,
-            Err(poison) => self.dead_letter(raw, Some(&envelope), poison).await,
+            Transformed::Unregistered(key) => self.park(raw, &key, envelope).await,
         }
     }
 
@@ -226,7 +358,8 @@ impl Normalizer {
         duplicates: usize,
         envelope: &RawEnvelope,
         state_partition: i32,
-    ) -> Result<Handled, Transient> {
+        pending: &mut Vec<PendingAck>,
+    ) -> Result<Handled, Failed> {
         let carrier = envelope.carrier.clone();
         if outputs.is_empty() {
             tracing::debug!(carrier, duplicates, "nothing new in raw record");
@@ -236,13 +369,12 @@ impl Normalizer {
             });
         }
         let topic = self.config.topics.events();
-        let mut pending = Vec::with_capacity(outputs.len());
         for record in &outputs {
             let bytes = self
                 .codec
                 .encode(&topic, record)
                 .await
-                .map_err(|e| Transient(format!("cannot encode canonical record: {e}")))?;
+                .map_err(Failed::encoding)?;
             let ack = self
                 .producer
                 .enqueue(
@@ -252,7 +384,7 @@ impl Normalizer {
                     with_traceparent(&envelope.trace_id),
                 )
                 .await
-                .map_err(|e| Transient(e.to_string()))?;
+                .map_err(|e| Failed::producing("produce", &topic, e))?;
             pending.push(ack);
             // Seen from now on: the next record of this shipment builds on it. If the ack fails,
             // the batch loop drops this state and rebuilds it from the output topic.
@@ -275,7 +407,7 @@ impl Normalizer {
         }
         Ok(Handled {
             outcome: Outcome::Published { carrier },
-            pending,
+            pending: Vec::new(),
         })
     }
 
@@ -285,7 +417,7 @@ impl Normalizer {
         raw: &RawRecord,
         owner: &str,
         envelope: &RawEnvelope,
-    ) -> Result<Handled, Transient> {
+    ) -> Result<Handled, Failed> {
         let reference = raw.reference();
         let headers = OwnedHeaders::new()
             .insert(Header {
@@ -300,16 +432,12 @@ impl Normalizer {
                 key: gluey_kafka::headers::TRACEPARENT,
                 value: Some(&envelope.trace_id),
             });
+        let topic = self.config.topics.repartition();
         let ack = self
             .producer
-            .enqueue(
-                &self.config.topics.repartition(),
-                Some(owner.as_bytes()),
-                &raw.payload,
-                headers,
-            )
+            .enqueue(&topic, Some(owner.as_bytes()), &raw.payload, headers)
             .await
-            .map_err(|e| Transient(e.to_string()))?;
+            .map_err(|e| Failed::producing("forward", &topic, e))?;
         tracing::debug!(
             owner,
             partition = raw.partition,
@@ -330,7 +458,7 @@ impl Normalizer {
         raw: &RawRecord,
         key: &str,
         envelope: &RawEnvelope,
-    ) -> Result<Handled, Transient> {
+    ) -> Result<Handled, Failed> {
         let now = Utc::now();
         let (reference, at) = (raw.reference(), now.to_rfc3339());
         let headers = OwnedHeaders::new()
@@ -348,19 +476,15 @@ impl Normalizer {
             });
         // Parking waits for its ack here: the marker that later resolves it needs the parked
         // copy's offset. (Parking is the exception, so the wait does not slow the stream.)
+        let topic = self.config.topics.parked();
         let acked = self
             .producer
-            .enqueue(
-                &self.config.topics.parked(),
-                Some(key.as_bytes()),
-                &raw.payload,
-                headers,
-            )
+            .enqueue(&topic, Some(key.as_bytes()), &raw.payload, headers)
             .await
-            .map_err(|e| Transient(e.to_string()))?
+            .map_err(|e| Failed::producing("park", &topic, e))?
             .acked()
             .await
-            .map_err(|e| Transient(e.to_string()))?;
+            .map_err(|e| Failed::producing("park", &topic, e))?;
         tracing::info!(
             shipment_key = key,
             partition = raw.partition,
@@ -417,22 +541,28 @@ impl Normalizer {
                 headers,
             )
             .await
-            .map_err(|e| Transient(e.to_string()))?;
+            .map_err(Transient::kafka)?;
         if let Some(state) = self.partitions.get_mut(&partition) {
             state.parked.resolve(key, parked.parked_offset);
         }
         Ok(ack)
     }
 
+    /// Writes `raw` to the dead-letter topic with `poison`'s stage and reason. The letter is
+    /// handed over (its acknowledgement awaited with the batch) when it fits one record; a letter
+    /// too large for one record, or one Kafka refused before (`letters_refused`), is written here
+    /// and now, in numbered parts if it must be (see
+    /// `gluey_kafka::deadletters::write_dead_letter`). Never dropped: a letter that cannot be
+    /// written is a [`Transient`] failure, retried.
     pub async fn dead_letter(
-        &self,
+        &mut self,
         raw: &RawRecord,
         envelope: Option<&RawEnvelope>,
         poison: Poison,
     ) -> Result<Handled, Transient> {
         let letter = DeadLetter {
             stage: poison.stage.to_string(),
-            reason: poison.reason,
+            reason: bounded_reason(poison.reason),
             carrier: envelope.map(|e| e.carrier.clone()),
             format: envelope.map(|e| e.format.clone()),
             source_topic: raw.topic.clone(),
@@ -449,29 +579,66 @@ impl Normalizer {
             partition = raw.partition, offset = raw.offset, "dead-lettering raw record"
         );
         let topic = self.config.topics.deadletter();
-        let bytes = self
-            .codec
-            .encode(&topic, &letter)
-            .await
-            .map_err(|e| Transient(e.to_string()))?;
         let trace = letter
             .trace_id
             .clone()
             .unwrap_or_else(gluey_ops::trace::new_traceparent);
-        let ack = self
-            .producer
-            .enqueue(&topic, raw.key.as_deref(), &bytes, with_traceparent(&trace))
-            .await
-            .map_err(|e| Transient(e.to_string()))?;
         let carrier = envelope
             .map(|e| e.carrier.clone())
             .unwrap_or_else(|| "unknown".into());
+        let outcome = Outcome::DeadLettered {
+            carrier,
+            stage: poison.stage,
+        };
+        let max_bytes = self.kafka.message_max_bytes();
+        let records = letter_records(&self.codec, &topic, &letter, max_bytes)
+            .await
+            .map_err(|e| match e.is_retryable() {
+                true => Transient::registry(e),
+                false => Transient::kafka(format!("cannot encode dead letter: {e}")),
+            })?;
+        let awaited = self.letters_refused.contains(&raw.reference());
+        if let [LetterRecord {
+            value: bytes,
+            part: None,
+        }] = records.as_slice()
+        {
+            if !awaited {
+                let ack = self
+                    .producer
+                    .enqueue(&topic, raw.key.as_deref(), bytes, with_traceparent(&trace))
+                    .await
+                    .map_err(|e| Transient::kafka(format!("{topic}: {e}")))?;
+                return Ok(Handled {
+                    outcome,
+                    pending: vec![ack],
+                });
+            }
+        }
+        let written = write_dead_letter(
+            &self.producer,
+            &self.codec,
+            &topic,
+            raw.key.as_deref(),
+            &letter,
+            &with_traceparent(&trace),
+            max_bytes,
+        )
+        .await
+        .map_err(|e| match e.is_schema_registry() {
+            true => Transient::registry(e),
+            false => Transient::kafka(e),
+        })?;
+        self.letters_refused.remove(&raw.reference());
+        tracing::info!(
+            records = written,
+            partition = raw.partition,
+            offset = raw.offset,
+            "dead letter written and acknowledged"
+        );
         Ok(Handled {
-            outcome: Outcome::DeadLettered {
-                carrier,
-                stage: poison.stage,
-            },
-            pending: vec![ack],
+            outcome,
+            pending: Vec::new(),
         })
     }
 
@@ -507,30 +674,34 @@ impl Normalizer {
         pending
     }
 
-    /// A registration (or a tombstone) from `tracking.shipments.v1`.
-    pub async fn registration(&mut self, message: &BorrowedMessage<'_>) {
+    /// A registration (or a tombstone) from `tracking.shipments.v1`. One that cannot be decoded
+    /// while the schema registry does not answer is a [`Transient`] failure (the partition is
+    /// restored and the registration read again), never skipped.
+    pub async fn registration(&mut self, message: &BorrowedMessage<'_>) -> Result<(), Transient> {
         let Some(state) = self.partitions.get_mut(&message.partition()) else {
-            return;
+            return Ok(());
         };
         if message.offset() < state.shipments_restored_to {
-            return; // already applied by the restore, possibly followed by newer records
+            return Ok(()); // already applied by the restore, possibly followed by newer records
         }
         let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
             tracing::warn!(
                 offset = message.offset(),
                 "registration without a UTF-8 key ignored"
             );
-            return;
+            return Ok(());
         };
         match message.payload() {
             None => state.registrations.apply(key, None),
             Some(bytes) => match self.codec.decode::<gluey_contract::Shipment>(bytes).await {
                 Ok(shipment) => state.registrations.apply(key, Some(shipment)),
+                Err(e) if e.is_retryable() => return Err(Transient::registry(e)),
                 Err(e) => {
                     tracing::warn!(key, offset = message.offset(), error = %e, "undecodable registration ignored")
                 }
             },
         }
+        Ok(())
     }
 
     pub fn count(&self, outcome: &Outcome) {

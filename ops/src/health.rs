@@ -17,6 +17,9 @@ struct HealthInner {
     /// Loops that must beat; zero means liveness is only "the process answers".
     watched: AtomicBool,
     reason: std::sync::Mutex<String>,
+    /// Set while the service waits on a dependency it cannot work without (a schema registry
+    /// that does not answer): not ready whatever `ready` says, with this as the reason.
+    waiting_on: std::sync::Mutex<Option<String>>,
 }
 
 fn now_ms() -> u64 {
@@ -47,15 +50,30 @@ impl Health {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst)
+        self.inner.ready.load(Ordering::SeqCst) && self.waiting_on().is_none()
     }
 
     pub fn reason(&self) -> String {
+        if let Some(waiting) = self.waiting_on() {
+            return waiting;
+        }
         self.inner
             .reason
             .lock()
             .map(|r| r.clone())
             .unwrap_or_default()
+    }
+
+    /// Not ready while waiting on a dependency (`Some(what)`), whatever the service's own
+    /// readiness; `None` when it answers again.
+    pub fn set_waiting_on(&self, what: Option<&str>) {
+        if let Ok(mut w) = self.inner.waiting_on.lock() {
+            *w = what.map(str::to_string);
+        }
+    }
+
+    fn waiting_on(&self) -> Option<String> {
+        self.inner.waiting_on.lock().ok().and_then(|w| w.clone())
     }
 
     /// Called by a service's main loop on every turn (including idle polls).
@@ -110,5 +128,22 @@ impl Health {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiting_on_a_dependency_makes_a_ready_service_not_ready_until_it_answers() {
+        let health = Health::new();
+        health.set_ready(true, "consuming 3 partitions");
+        health.set_waiting_on(Some("schema registry unavailable"));
+        assert!(!health.is_ready());
+        assert_eq!(health.reason(), "schema registry unavailable");
+        health.set_waiting_on(None);
+        assert!(health.is_ready());
+        assert_eq!(health.reason(), "consuming 3 partitions");
     }
 }

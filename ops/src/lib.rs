@@ -3,6 +3,7 @@
 //! `${VAR}` substitution, durations written as `5m`, secrets that never print, and the
 //! Standard Webhooks keys both ends of a signed webhook use.
 
+pub mod backoff;
 pub mod config_file;
 pub mod duration;
 pub mod health;
@@ -14,6 +15,7 @@ pub mod shutdown;
 pub mod standard_webhooks;
 pub mod trace;
 
+pub use backoff::Backoff;
 pub use config_file::{load_config_file, ConfigFileError};
 pub use duration::parse_duration;
 pub use health::Health;

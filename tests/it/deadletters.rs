@@ -10,7 +10,6 @@ use std::process::Output;
 use crate::support::pipeline::{scan, Pipeline};
 use crate::support::{topics, Receiver};
 use chrono::Utc;
-use gluey::dev::fedex_simulator::{aiv_payload, sign};
 use gluey_contract::{CanonicalRecord, Codec, DeadLetter};
 use gluey_kafka::deadletters::REPLAYED_FROM;
 use gluey_kafka::headers::header_str;
@@ -83,7 +82,7 @@ async fn a_replayed_dead_letter_publishes_its_events_exactly_once() {
 
     // Scans for a shipment nobody registered: parked, then dead-lettered (stage join).
     let number = "794900000077".to_string();
-    let body = aiv_payload(
+    p.push_scans(
         &number,
         &[
             scan("PU", "Picked up", None, "2024-04-24T10:00:00-07:00"),
@@ -94,15 +93,8 @@ async fn a_replayed_dead_letter_publishes_its_events_exactly_once() {
                 "2024-04-25T11:00:00-07:00",
             ),
         ],
-        None,
-        None,
-    );
-    assert_eq!(
-        p.push(&body, &sign(support::FEDEX_SECRET, &body))
-            .await
-            .status(),
-        200
-    );
+    )
+    .await;
     let stored = topics::read_all_async(&bootstrap, &dead, 1).await;
     let letter = topics::decode_all::<DeadLetter>(&stored).await.remove(0);
     assert_eq!(letter.stage, "join");

@@ -144,7 +144,7 @@ where
     };
     let injecting = async {
         wait_for("a quarter of the scans delivered", DEADLINE, || {
-            let n = distinct_scans(customer);
+            let n = customer.distinct_scans();
             async move { (n >= expected / 4).then_some(()) }
         })
         .await;
@@ -155,7 +155,7 @@ where
     let ((), fault_at) = tokio::join!(pushing, injecting);
     // Delivery after a fault may take the dispatcher's retries: a generous bound.
     wait_for("every scan delivered", Duration::from_secs(180), || {
-        let n = distinct_scans(customer);
+        let n = customer.distinct_scans();
         async move { (n >= expected).then_some(()) }
     })
     .await;
@@ -176,7 +176,7 @@ where
     }
     assert_eq!(events.len(), expected, "every scan published exactly once");
     assert_eq!(
-        distinct_scans(customer),
+        customer.distinct_scans(),
         expected,
         "no scan the carrier did not send"
     );
@@ -201,27 +201,11 @@ where
     Ledger {
         pushed,
         refused: refused.load(Ordering::SeqCst),
-        delivered: distinct_scans(customer),
+        delivered: customer.distinct_scans(),
         duplicate_webhook_ids: ids.values().map(|n| n - 1).sum(),
         longest_gap,
         fault_to_all_delivered,
     }
-}
-
-/// Distinct (tracking number, carrier code) pairs the customer received.
-fn distinct_scans(customer: &Receiver) -> usize {
-    customer
-        .requests()
-        .iter()
-        .map(|r| {
-            let json = r.json();
-            (
-                json["data"]["shipment"]["tracking_number"].to_string(),
-                json["data"]["event"]["carrier_code"].to_string(),
-            )
-        })
-        .collect::<HashSet<_>>()
-        .len()
 }
 
 /// One line per fault run, for the record (nextest shows it with `--no-capture` or on failure).

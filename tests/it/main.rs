@@ -17,5 +17,6 @@ mod kafka;
 mod normalizer;
 mod normalizer_audit;
 mod pipeline;
+mod registry_outage;
 mod subscriptions;
 mod webhooks;

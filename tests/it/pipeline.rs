@@ -370,3 +370,163 @@ async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
     );
     assert_eq!(old.requests().len(), 2);
 }
+
+/// Sets `max.message.bytes` of each of `topics` (a topic-level limit below the producer's, as an
+/// operator might set it).
+async fn limit_record_size(bootstrap: &str, topics: &[String], bytes: usize) {
+    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let value = bytes.to_string();
+    let changes: Vec<AlterConfig<'_>> = topics
+        .iter()
+        .map(|t| AlterConfig::new(ResourceSpecifier::Topic(t)).set("max.message.bytes", &value))
+        .collect();
+    for result in admin
+        .alter_configs(&changes, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_kafka_refuses_as_too_large_is_dead_lettered_in_parts_and_its_partition_flows_on()
+{
+    let customer = Receiver::customer().await;
+    let p = Pipeline::new("oversized", &customer);
+    // The events and dead-letter topics take at most 20,000 bytes a record; the producer's own
+    // limit (1,000,000) lets larger ones through to the broker, which refuses them.
+    let limit = 20_000;
+    limit_record_size(
+        p.broker.bootstrap(),
+        &[p.topics().events(), p.topics().deadletter()],
+        limit,
+    )
+    .await;
+    let big = "794700000001".to_string();
+    let others: Vec<String> = (2..=10).map(|i| format!("7947000000{i:02}")).collect();
+    p.register(&[vec![big.clone()], others.clone()].concat())
+        .await;
+    let (mut ingest, mut normalizer, mut dispatcher) = (p.ingest(), p.normalizer(), p.dispatcher());
+    ingest.start().await;
+    normalizer.start().await;
+    dispatcher.start().await;
+
+    // A scan whose description alone is larger than the events topic takes, and does not
+    // compress below it (the producer compresses batches): letters from a fixed pseudo-random
+    // sequence.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: String = (0..25_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let description: &'static str = Box::leak(noise.into_boxed_str());
+    let big_scan = scan("AR", description, None, "2024-04-25T08:55:00-07:00");
+    assert!(description.len() > limit);
+    p.push_scans(&big, &[big_scan]).await;
+    for number in &others {
+        let arrived = scan(
+            "AR",
+            "Arrived at FedEx location",
+            None,
+            "2024-04-25T08:55:00-07:00",
+        );
+        p.push_scans(number, &[arrived]).await;
+    }
+
+    // Every other shipment's scan reaches the customer, those on the oversized record's
+    // partition too.
+    let delivered = customer.wait_for(others.len()).await;
+    let numbers: HashSet<String> = delivered
+        .iter()
+        .map(|r| {
+            r.json()["data"]["shipment"]["tracking_number"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(numbers, others.iter().cloned().collect::<HashSet<_>>());
+    let raw = topics::read_all_async(
+        p.broker.bootstrap(),
+        &p.topics().raw(),
+        1 + others.len() as i64,
+    )
+    .await;
+    let partition_of = |number: &str| {
+        use rdkafka::Message;
+        raw.iter()
+            .find(|m| m.key() == Some(format!("fedex:{number}").as_bytes()))
+            .map(|m| m.partition())
+            .unwrap()
+    };
+    assert!(
+        others.iter().any(|n| partition_of(n) == partition_of(&big)),
+        "at least one other shipment shares the oversized record's partition"
+    );
+
+    // The oversized record is dead-lettered whole, in parts that each fit the topic.
+    let kafka = gluey_kafka::KafkaSettings::new(p.broker.bootstrap());
+    let codec = gluey_contract::Codec::without_registry().unwrap();
+    let listing = support::wait_for("the dead letter", support::DEADLINE, || async {
+        let listing = gluey_kafka::deadletters::list(
+            &kafka,
+            &codec,
+            &p.topics(),
+            &gluey_kafka::deadletters::DeadLetterFilter::default(),
+            support::DEADLINE,
+        )
+        .await
+        .unwrap();
+        (!listing.selected.is_empty()).then_some(listing)
+    })
+    .await;
+    assert!(listing.unreadable.is_empty(), "{:?}", listing.unreadable);
+    assert_eq!(listing.selected.len(), 1, "one letter");
+    let letter = &listing.selected[0].letter;
+    assert_eq!(letter.stage, "produce");
+    assert!(
+        letter.reason.contains("too large") && letter.reason.contains(&p.topics().events()),
+        "the reason names the refusal and the topic: {}",
+        letter.reason
+    );
+    let original = {
+        use rdkafka::Message;
+        raw.iter()
+            .find(|m| m.key() == Some(format!("fedex:{big}").as_bytes()))
+            .and_then(|m| m.payload())
+            .unwrap()
+            .to_vec()
+    };
+    assert_eq!(
+        letter.payload, original,
+        "the whole raw record, byte for byte"
+    );
+    assert!(
+        listing.total >= 2,
+        "written in parts: {} records on the dead-letter topic",
+        listing.total
+    );
+    assert!(normalizer.running(), "{}", normalizer.log());
+    let metrics = normalizer.metrics().await;
+    assert_eq!(
+        support::webhooks::metric(
+            &metrics,
+            "normalizer_deadletters_total",
+            &[("stage", "produce")]
+        ),
+        1.0,
+        "{metrics}"
+    );
+    for service in [&mut dispatcher, &mut normalizer, &mut ingest] {
+        service.kill();
+    }
+}

@@ -62,9 +62,6 @@ pub enum IngestError {
     },
 }
 
-/// librdkafka's default `message.max.bytes`.
-const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
-
 /// What a raw record adds around the body it carries (envelope fields, headers, the record and
 /// batch framing), with a wide margin.
 pub const RAW_RECORD_OVERHEAD: usize = 16 * 1024;
@@ -77,10 +74,7 @@ pub fn check_body_limits(
     max_body_bytes: usize,
     kafka: &KafkaSettings,
 ) -> Result<(), IngestError> {
-    let message_max = kafka
-        .property("message.max.bytes")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES);
+    let message_max = kafka.message_max_bytes();
     let room = message_max.saturating_sub(RAW_RECORD_OVERHEAD);
     let mut limits = vec![("--max-body-bytes".to_string(), max_body_bytes)];
     for (field, route) in carriers.route_limits() {

@@ -7,6 +7,7 @@ pub mod broker;
 pub mod carriers;
 pub mod pipeline;
 pub mod receiver;
+pub mod registry;
 pub mod service;
 pub mod topics;
 pub mod webhooks;

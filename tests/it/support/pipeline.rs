@@ -74,6 +74,7 @@ pub struct PipelineBuilder {
     name: String,
     broker: BrokerChoice,
     config: ConfigChoice,
+    schema_registry: bool,
 }
 
 impl PipelineBuilder {
@@ -109,6 +110,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// A Schema Registry of the test's own, which it may stop and start again: every service
+    /// and the test's own readers and writers use the Confluent wire format through it.
+    pub fn schema_registry(mut self) -> Self {
+        self.schema_registry = true;
+        self
+    }
+
     /// Starts the broker (unless it is the suite's), creates the topics under a prefix of the
     /// test's own and writes the config file.
     pub fn start(self) -> Pipeline {
@@ -126,12 +134,16 @@ impl PipelineBuilder {
             ConfigChoice::Customer(url) => super::write_config(&dir, url),
             ConfigChoice::Text(text) => write_text(&dir, text),
         };
+        let registry = self
+            .schema_registry
+            .then(|| super::registry::SchemaRegistry::start(&dir));
         Pipeline {
             broker,
             prefix,
             dir,
             config,
             ingest_port: super::free_port(),
+            registry,
         }
     }
 }
@@ -150,6 +162,8 @@ pub struct Pipeline {
     pub dir: std::path::PathBuf,
     pub config: std::path::PathBuf,
     pub ingest_port: u16,
+    /// Set by [`PipelineBuilder::schema_registry`].
+    pub registry: Option<super::registry::SchemaRegistry>,
 }
 
 impl Pipeline {
@@ -158,7 +172,14 @@ impl Pipeline {
             name: name.to_string(),
             broker: BrokerChoice::Suite,
             config: ConfigChoice::Text(String::new()),
+            schema_registry: false,
         }
+    }
+
+    /// A codec as the services use it: through the pipeline's Schema Registry when it has one.
+    pub fn codec(&self) -> std::sync::Arc<gluey_contract::Codec> {
+        let settings = self.registry.as_ref().map(|r| r.settings());
+        std::sync::Arc::new(gluey_contract::Codec::new(settings.as_ref()).unwrap())
     }
 
     /// The common case: the suite's broker and one customer endpoint.
@@ -175,7 +196,7 @@ impl Pipeline {
 
     /// Registers `numbers` as `carrier` shipments of the customer `acme`, through the registry.
     pub async fn register_as(&self, carrier: &str, numbers: &[String]) {
-        let codec = std::sync::Arc::new(gluey_contract::Codec::without_registry().unwrap());
+        let codec = self.codec();
         let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
         let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &self.topics()).unwrap();
         for number in numbers {
@@ -197,7 +218,7 @@ impl Pipeline {
     /// Registers one FedEx shipment under several tracking numbers: the first owns it, the
     /// others are aliases.
     pub async fn register_with_aliases(&self, numbers: &[String]) {
-        let codec = std::sync::Arc::new(gluey_contract::Codec::without_registry().unwrap());
+        let codec = self.codec();
         let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
         let registry = gluey_kafka::ShipmentRegistry::new(&kafka, codec, &self.topics()).unwrap();
         let registration = gluey_kafka::Registration {
@@ -216,6 +237,14 @@ impl Pipeline {
     /// A service on this pipeline's broker: on its SASL_SSL listener, with the credentials in
     /// `GLUEY_KAFKA_PROPERTIES`, when the broker has one.
     pub fn service(&self, name: &str, args: &[&str]) -> Service {
+        let mut service = self.service_on_broker(name, args);
+        for (key, value) in self.registry.iter().flat_map(|r| r.environment()) {
+            service = service.env(key, &value);
+        }
+        service
+    }
+
+    fn service_on_broker(&self, name: &str, args: &[&str]) -> Service {
         match self.broker.sasl() {
             Some(sasl) => Service::new(
                 name,
@@ -264,6 +293,17 @@ impl Pipeline {
         scans: usize,
     ) {
         let body = history_payload(number, history, scans);
+        assert_eq!(
+            self.push(&body, &sign(super::FEDEX_SECRET, &body))
+                .await
+                .status(),
+            200
+        );
+    }
+
+    /// Pushes `scans` of `number` as FedEx does, signed; asserts 200.
+    pub async fn push_scans(&self, number: &str, scans: &[FedexScan]) {
+        let body = aiv_payload(number, scans, None, None);
         assert_eq!(
             self.push(&body, &sign(super::FEDEX_SECRET, &body))
                 .await

@@ -178,6 +178,22 @@ impl Receiver {
         self
     }
 
+    /// Distinct (tracking number, carrier code) pairs received: the scans that reached the
+    /// customer, however often each was delivered.
+    pub fn distinct_scans(&self) -> usize {
+        self.requests()
+            .iter()
+            .map(|r| {
+                let json = r.json();
+                (
+                    json["data"]["shipment"]["tracking_number"].to_string(),
+                    json["data"]["event"]["carrier_code"].to_string(),
+                )
+            })
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
     pub fn requests(&self) -> Vec<Request> {
         self.state.lock().unwrap().requests.clone()
     }

@@ -70,6 +70,12 @@ impl Service {
 
     /// Starts the process and waits until `/readyz` answers 200.
     pub async fn start(&mut self) {
+        self.launch();
+        self.wait_ready().await;
+    }
+
+    /// Starts the process without waiting for it to be ready (it may be waiting on something).
+    pub fn launch(&mut self) {
         self.starts += 1;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -84,6 +90,10 @@ impl Service {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.name));
         self.child = Some(child);
+    }
+
+    /// Waits until `/readyz` answers 200 (failing at once if the process exits).
+    pub async fn wait_ready(&mut self) {
         let url = format!("http://127.0.0.1:{}/readyz", self.ops_port);
         let client = reqwest::Client::new();
         super::wait_for(&format!("{} ready", self.name), super::DEADLINE, || {
@@ -167,11 +177,12 @@ impl Service {
     }
 
     /// `/readyz`: its status and body.
+    /// `/readyz`'s status and reason; `(0, why)` while nothing answers (still starting).
     pub async fn readyz(&self) -> (u16, String) {
-        let r = reqwest::get(format!("http://127.0.0.1:{}/readyz", self.ops_port))
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        match reqwest::get(format!("http://127.0.0.1:{}/readyz", self.ops_port)).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(e) => (0, e.to_string()),
+        }
     }
 
     pub async fn metrics(&self) -> String {
