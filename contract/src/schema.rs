@@ -26,7 +26,7 @@ macro_rules! contract_schema {
 pub const RAW_ENVELOPE: ContractSchema = contract_schema!("raw_envelope", [1]);
 pub const CANONICAL_RECORD: ContractSchema = contract_schema!("canonical_record", [1]);
 pub const SHIPMENT: ContractSchema = contract_schema!("shipment", [1]);
-pub const SHIPMENT_STATE: ContractSchema = contract_schema!("shipment_state", [1]);
+pub const SHIPMENT_STATE: ContractSchema = contract_schema!("shipment_state", [1, 2]);
 pub const DEAD_LETTER: ContractSchema = contract_schema!("dead_letter", [1]);
 pub const PUSH_SUBSCRIPTION: ContractSchema = contract_schema!("push_subscription", [1]);
 

@@ -31,6 +31,9 @@ pub struct TopicSpec {
     pub cleanup: CleanupPolicy,
     /// `retention.ms`; `None` keeps records forever (compacted topics).
     pub retention: Option<Duration>,
+    /// `segment.ms` where the broker's default (7 days) would leave too much uncompacted: the
+    /// cleaner never touches the active segment.
+    pub segment: Option<Duration>,
     pub key: &'static str,
     pub value: &'static str,
 }
@@ -42,6 +45,7 @@ pub const RAW: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(30 * 24 * 3600)),
+    segment: None,
     key: "shipment key when the route can tell, else the source",
     value: "RawEnvelope (schemas/raw_envelope.avsc)",
 };
@@ -51,6 +55,7 @@ pub const EVENTS: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(365 * 24 * 3600)),
+    segment: None,
     key: "shipment key",
     value: "CanonicalRecord (schemas/canonical_record.avsc)",
 };
@@ -60,6 +65,7 @@ pub const SHIPMENTS: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Compact,
     retention: None,
+    segment: None,
     key: "shipment key (or carrier:alias for alias records)",
     value: "Shipment (schemas/shipment.avsc); tombstone = deregistered",
 };
@@ -69,6 +75,9 @@ pub const STATE: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Compact,
     retention: None,
+    // A restore reads every snapshot not yet compacted away: roll hourly so the cleaner
+    // keeps that to about an hour of changes.
+    segment: Some(Duration::from_secs(3600)),
     key: "shipment key",
     value: "ShipmentState (schemas/shipment_state.avsc)",
 };
@@ -78,6 +87,7 @@ pub const DEADLETTER: TopicSpec = TopicSpec {
     co_partitioned: false,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(90 * 24 * 3600)),
+    segment: None,
     key: "the input record's key",
     value: "DeadLetter (schemas/dead_letter.avsc)",
 };
@@ -87,6 +97,7 @@ pub const PARKED: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(30 * 24 * 3600)),
+    segment: None,
     key: "shipment key",
     value: "the raw record's value, byte for byte (headers: gluey-parked-from, gluey-parked-at); markers: empty value with gluey-resolves / gluey-resolution",
 };
@@ -96,6 +107,7 @@ pub const REPARTITION: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(7 * 24 * 3600)),
+    segment: None,
     key: "the owner's shipment key",
     value: "the raw record's value, byte for byte (headers: gluey-forwarded-from, gluey-owner)",
 };
@@ -107,6 +119,7 @@ macro_rules! webhook_retry_topic {
             co_partitioned: false,
             cleanup: CleanupPolicy::Delete,
             retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            segment: None,
             key: "endpoint id",
             value: concat!(
                 "webhook deliveries waiting ",
@@ -136,6 +149,7 @@ pub const WEBHOOK_DEADLETTER: TopicSpec = TopicSpec {
     co_partitioned: false,
     cleanup: CleanupPolicy::Delete,
     retention: Some(Duration::from_secs(90 * 24 * 3600)),
+    segment: None,
     key: "endpoint id",
     value: "webhook deliveries that used every attempt or whose endpoint is disabled: the canonical record's bytes (headers: gluey-endpoint, gluey-attempt, gluey-reason, gluey-last-error)",
 };
@@ -145,6 +159,7 @@ pub const WEBHOOK_ENDPOINTS: TopicSpec = TopicSpec {
     co_partitioned: false,
     cleanup: CleanupPolicy::Compact,
     retention: None,
+    segment: None,
     key: "endpoint id",
     value: "JSON {state: enabled|disabled, reason, at}: endpoints disabled by a 410 or by days of failures, and re-enabled by an operator",
 };
@@ -154,6 +169,7 @@ pub const PUSH_SUBSCRIPTIONS: TopicSpec = TopicSpec {
     co_partitioned: true,
     cleanup: CleanupPolicy::Compact,
     retention: None,
+    segment: None,
     key: "carrier:tracking_number subscribed (carrier:account:<id> for an account)",
     value: "PushSubscription (schemas/push_subscription.avsc)",
 };

@@ -287,6 +287,19 @@ pub struct ShipmentState {
     pub tracking_numbers: Vec<String>,
     #[serde(with = "micros")]
     pub updated_at: DateTime<Utc>,
+    #[serde(with = "micros_opt", default)]
+    pub latest_event_at: Option<DateTime<Utc>>,
+    #[serde(with = "micros_opt", default)]
+    pub last_activity: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub current_tracking_number: Option<String>,
+    /// A compacted shipment's record ids, as 64-bit hashes (`seen` is then empty).
+    #[serde(default)]
+    pub seen_hashes: Vec<i64>,
+    /// Every record of this partition of `tracking.events.v1` below this offset is reflected in
+    /// its shipment's latest snapshot.
+    #[serde(default)]
+    pub events_covered_to: Option<i64>,
 }
 
 impl AvroRecord for ShipmentState {

@@ -51,7 +51,7 @@ fn describe_counts(counts: &BTreeMap<String, usize>) -> String {
 
 /// The topic configs a declaration sets, as `gluey topics create` applies them.
 pub fn declared_configs(spec: &TopicSpec) -> Vec<(&'static str, String)> {
-    vec![
+    let mut configs = vec![
         ("cleanup.policy", spec.cleanup.as_str().to_string()),
         (
             "retention.ms",
@@ -59,7 +59,11 @@ pub fn declared_configs(spec: &TopicSpec) -> Vec<(&'static str, String)> {
                 .map(|r| r.as_millis().to_string())
                 .unwrap_or_else(|| "-1".into()),
         ),
-    ]
+    ];
+    if let Some(segment) = spec.segment {
+        configs.push(("segment.ms", segment.as_millis().to_string()));
+    }
+    configs
 }
 
 pub async fn create_topics(

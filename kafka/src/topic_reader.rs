@@ -22,7 +22,7 @@ pub enum ReadError {
     Kafka(#[from] KafkaError),
     #[error("topic {0} does not exist")]
     NoTopic(String),
-    #[error("reading {topic} did not reach the high watermark within {timeout:?}")]
+    #[error("reading {topic} made no progress towards the high watermark for {timeout:?}")]
     Timeout { topic: String, timeout: Duration },
 }
 
@@ -44,10 +44,24 @@ pub fn read_to_end(
 
 /// Calls `each(topic, record)` for every record of `topics` (only partition `only` of each when
 /// given), in order within each partition, up to the high watermarks taken at the start; returns
-/// them by (topic, partition). Blocking.
+/// them by (topic, partition). Blocking. `timeout` bounds a stretch without progress, not the
+/// whole read: a long read that keeps receiving records goes on.
 pub fn read_partitions_to_end(
     kafka: &KafkaSettings,
     topics: &[&str],
+    only: Option<i32>,
+    timeout: Duration,
+    each: impl FnMut(&str, &BorrowedMessage<'_>),
+) -> Result<BTreeMap<(String, i32), i64>, ReadError> {
+    let from: Vec<(&str, i64)> = topics.iter().map(|t| (*t, 0)).collect();
+    read_partitions_from(kafka, &from, only, timeout, each)
+}
+
+/// As [`read_partitions_to_end`], each topic from the given offset on (or its low watermark,
+/// whichever is later).
+pub fn read_partitions_from(
+    kafka: &KafkaSettings,
+    topics: &[(&str, i64)],
     only: Option<i32>,
     timeout: Duration,
     mut each: impl FnMut(&str, &BorrowedMessage<'_>),
@@ -59,16 +73,17 @@ pub fn read_partitions_to_end(
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "false");
     let consumer: BaseConsumer = config.create()?;
-    let deadline = Instant::now() + timeout;
+    let mut deadline = Instant::now() + timeout;
     let mut high_watermarks = BTreeMap::new();
     let mut remaining = BTreeMap::new();
     let mut assignment = TopicPartitionList::new();
-    for topic in topics {
+    for (topic, from) in topics {
+        let (topic, from) = (*topic, *from);
         let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
         let partitions: Vec<i32> = metadata
             .topics()
             .iter()
-            .filter(|t| t.name() == *topic && t.error().is_none())
+            .filter(|t| t.name() == topic && t.error().is_none())
             .flat_map(|t| t.partitions().iter().map(|p| p.id()))
             .filter(|p| only.is_none_or(|only| only == *p))
             .collect();
@@ -80,9 +95,10 @@ pub fn read_partitions_to_end(
         }
         for partition in partitions {
             let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+            let start = low.max(from);
             high_watermarks.insert((topic.to_string(), partition), high);
-            if high > low {
-                assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
+            if high > start {
+                assignment.add_partition_offset(topic, partition, Offset::Offset(start))?;
                 remaining.insert((topic.to_string(), partition), high);
             }
         }
@@ -94,13 +110,18 @@ pub fn read_partitions_to_end(
     while !remaining.is_empty() {
         if Instant::now() > deadline {
             return Err(ReadError::Timeout {
-                topic: topics.join(", "),
+                topic: topics
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 timeout,
             });
         }
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
             let message = message?;
             each(message.topic(), &message);
+            deadline = Instant::now() + timeout;
         }
         // The position is the offset after the last record delivered, or past markers and
         // compacted gaps once the fetcher has moved beyond them.

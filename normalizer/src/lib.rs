@@ -10,6 +10,7 @@ pub mod pipeline;
 pub mod registrations;
 pub mod restore;
 pub mod shipment_book;
+pub mod snapshots;
 pub mod transform;
 pub mod work;
 

@@ -1,7 +1,7 @@
 //! Normalizer metrics: every raw record ends as published output, a counted duplicate, or a dead
 //! letter; the three counts per carrier account for all of them.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct NormalizerMetrics {
@@ -18,6 +18,10 @@ pub struct NormalizerMetrics {
     /// Pauses before handling a partition again because a dependency (Kafka, the schema
     /// registry) did not answer.
     pub retries: IntCounterVec,
+    /// Records read by restores, by kind (`snapshot`, `event`, `registration`, `parked`).
+    pub restored: IntCounterVec,
+    /// Time to restore one partition.
+    pub restore_seconds: Histogram,
 }
 
 impl std::fmt::Debug for NormalizerMetrics {
@@ -70,6 +74,21 @@ impl NormalizerMetrics {
             ),
             &["dependency"],
         )?;
+        let restored = IntCounterVec::new(
+            Opts::new(
+                "normalizer_restore_records_total",
+                "Records read while restoring partitions, by kind",
+            ),
+            &["kind"],
+        )?;
+        let restore_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "normalizer_restore_seconds",
+                "Time to restore one partition's state",
+            )
+            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+        )?;
+        registry.register(Box::new(restore_seconds.clone()))?;
         for c in [
             &records,
             &published,
@@ -77,6 +96,7 @@ impl NormalizerMetrics {
             &unmapped,
             &skipped,
             &retries,
+            &restored,
         ] {
             registry.register(Box::new(c.clone()))?;
         }
@@ -87,6 +107,8 @@ impl NormalizerMetrics {
             unmapped,
             skipped,
             retries,
+            restored,
+            restore_seconds,
         })
     }
 }

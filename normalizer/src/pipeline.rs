@@ -115,6 +115,7 @@ pub async fn run_normalizer(
                 if restore_assigned(&mut n, &revocations, &mut backoff, &shutdown, &health).await.is_none() {
                     break;
                 }
+                settle_snapshots(&mut n).await;
                 report_readiness(&n, &revocations, &health);
                 continue;
             }
@@ -170,7 +171,7 @@ pub async fn run_normalizer(
             .await;
             for (partition, state) in unrestored.into_iter().zip(restores) {
                 let Some(state) = state else { break 'run };
-                n.partitions.insert(partition, state);
+                install(&mut n, partition, state);
             }
             registrations_seen = true; // parked records may be releasable now
             report_readiness(&n, &revocations, &health);
@@ -184,7 +185,7 @@ pub async fn run_normalizer(
                 else {
                     break 'run;
                 };
-                n.partitions.insert(partition, state);
+                install(&mut n, partition, state);
                 registrations_seen = true;
             }
             let topic = message.topic().to_string();
@@ -259,7 +260,7 @@ pub async fn run_normalizer(
             if failed.contains(&item.partition) {
                 continue;
             }
-            if let Err(e) = all_acked(std::mem::take(&mut handled.pending)).await {
+            if let Err(e) = all_acked(&mut n, std::mem::take(&mut handled.pending)).await {
                 tracing::warn!(partition = item.partition, offset = item.offset, reason = %e, "output not acknowledged; the partition will be rewound");
                 failed.insert(item.partition);
                 let letter = matches!(handled.outcome, Outcome::DeadLettered { .. });
@@ -269,12 +270,12 @@ pub async fn run_normalizer(
         for release in released {
             settle_release(&mut n, release, &mut unavailable).await;
         }
-        // The state of every shipment that changed, for consumers of tracking.state.v1.
-        for (partition, ack) in n.write_snapshots().await {
-            if let Err(reason) = all_acked(vec![ack]).await {
-                tracing::warn!(partition, %reason, "state snapshot not acknowledged; written again at the next change");
-            }
+        // The state of every shipment that changed, for consumers of tracking.state.v1 and the
+        // next restore; never from a partition whose outputs were not all acknowledged.
+        for partition in &failed {
+            n.partitions.remove(partition);
         }
+        settle_snapshots(&mut n).await;
         tracing::debug!(records = batch.len(), ?handled_in, acknowledged_in = ?started.elapsed(), "batch done");
         // Commit what is done; rewind what is not.
         for item in &items {
@@ -338,14 +339,62 @@ pub async fn run_normalizer(
     Ok(())
 }
 
-/// Waits for every acknowledgement; the first failure, with the topic it was for.
-async fn all_acked(pending: Vec<PendingAck>) -> Result<(), AckFailure> {
+/// Waits for every acknowledgement; the first failure, with the topic it was for. Where an
+/// events record landed moves its partition's `events_end` (see `restore::Coverage`).
+async fn all_acked(n: &mut Normalizer, pending: Vec<PendingAck>) -> Result<(), AckFailure> {
     let topics: Vec<String> = pending.iter().map(|p| p.topic().to_string()).collect();
     let results = futures::future::join_all(pending.into_iter().map(PendingAck::acked)).await;
+    let events = n.config.topics.events();
+    let mut failure = None;
     for (topic, result) in topics.into_iter().zip(results) {
-        result.map_err(|error| AckFailure { topic, error })?;
+        match result {
+            Ok(acked) if topic == events => {
+                if let Some(state) = n.partitions.get_mut(&acked.partition) {
+                    let end = &mut state.coverage.events_end;
+                    *end = (*end).max(acked.offset + 1);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                failure.get_or_insert(AckFailure { topic, error });
+            }
+        }
     }
-    Ok(())
+    failure.map_or(Ok(()), Err)
+}
+
+/// Snapshots of what changed, written and acknowledged; the coverage moves on where they all
+/// were (see `snapshots`).
+async fn settle_snapshots(n: &mut Normalizer) {
+    for mut batch in n.write_snapshots().await {
+        let pending = std::mem::take(&mut batch.pending);
+        let acknowledged = match all_acked(n, pending).await {
+            Ok(()) => true,
+            Err(reason) => {
+                tracing::warn!(partition = batch.partition, %reason, "state snapshot not acknowledged; written again with the next batch");
+                false
+            }
+        };
+        n.snapshots_settled(&batch, acknowledged);
+    }
+}
+
+/// Takes a restored partition: shipments the restore rebuilt from the events topic get their
+/// snapshot written again before the coverage moves past them.
+fn install(n: &mut Normalizer, partition: i32, mut state: PartitionState) {
+    for key in std::mem::take(&mut state.stale_snapshots) {
+        n.dirty.insert((partition, key));
+    }
+    let read = state.read;
+    for (kind, count) in [
+        ("snapshot", read.snapshots),
+        ("event", read.events),
+        ("registration", read.registrations),
+        ("parked", read.parked),
+    ] {
+        n.metrics.restored.with_label_values(&[kind]).inc_by(count);
+    }
+    n.partitions.insert(partition, state);
 }
 
 /// An output Kafka did not acknowledge.
@@ -389,7 +438,7 @@ fn note_ack_failure(
 /// is rebuilt (there is no input to rewind: the restore finds the record parked and releases it
 /// again, or dead-letters it if Kafka refused its output).
 async fn settle_release(n: &mut Normalizer, release: Release, unavailable: &mut Option<Transient>) {
-    match all_acked(release.pending).await {
+    match all_acked(n, release.pending).await {
         Ok(()) => n.count(&release.outcome),
         Err(e) => {
             tracing::warn!(partition = release.partition, reason = %e, "release not acknowledged; the partition's state will be rebuilt");
@@ -451,6 +500,7 @@ async fn restore_until_done(
             pause(n, &why, &mut backoff, shutdown, health).await?;
             continue;
         }
+        let started = std::time::Instant::now();
         let restore = restore_partition(
             &n.kafka,
             &n.config.topics,
@@ -465,14 +515,19 @@ async fn restore_until_done(
         match result {
             Ok(state) => {
                 health.set_waiting_on(None);
+                n.metrics
+                    .restore_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 tracing::info!(
                     partition,
-                    records = state.events_read,
+                    snapshots = state.read.snapshots,
+                    events = state.read.events,
+                    events_from = state.coverage.covered_to,
                     shipments = state.book.len(),
                     registrations = state.registrations.len(),
                     parked = state.parked.len(),
                     undecodable = state.undecodable,
-                    "shipment state restored from output topic"
+                    "shipment state restored from its snapshots and the events after them"
                 );
                 return Some(state);
             }
@@ -572,14 +627,16 @@ async fn expire_parked(n: &mut Normalizer) {
                 )
                 .await
                 .map_err(|t| t.reason)?;
-            all_acked(handled.pending)
+            all_acked(&mut *n, handled.pending)
                 .await
                 .map_err(|e| e.to_string())?;
             let marker = n
                 .resolve_parked(partition, &key, &entry, "expired")
                 .await
                 .map_err(|t| t.reason)?;
-            all_acked(vec![marker]).await.map_err(|e| e.to_string())?;
+            all_acked(&mut *n, vec![marker])
+                .await
+                .map_err(|e| e.to_string())?;
             Ok::<Outcome, String>(handled.outcome)
         }
         .await;
@@ -641,7 +698,9 @@ async fn expire_shipments(n: &mut Normalizer) {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            all_acked(vec![ack]).await.map_err(|e| e.to_string())
+            all_acked(&mut *n, vec![ack])
+                .await
+                .map_err(|e| e.to_string())
         }
         .await;
         match result {
@@ -653,6 +712,7 @@ async fn expire_shipments(n: &mut Normalizer) {
                     .inc();
                 if let Some(state) = n.partitions.get_mut(&partition) {
                     state.book.observe(&record);
+                    n.dirty.insert((partition, record.shipment_key.clone()));
                 }
             }
             Err(reason) => {
@@ -717,7 +777,7 @@ async fn restore_assigned(
     )
     .await;
     for (partition, state) in missing.into_iter().zip(restores) {
-        n.partitions.insert(partition, state?);
+        install(n, partition, state?);
     }
     let mut unavailable = None;
     for release in release_registered(n).await {

@@ -93,11 +93,13 @@ impl ShipmentBook {
         self.entries.is_empty()
     }
 
-    /// The state of one shipment as `tracking.state.v1` holds it.
+    /// The state of one shipment as `tracking.state.v1` holds it; `events_covered_to` is the
+    /// partition's proven coverage (see `restore`).
     pub fn snapshot(
         &self,
         shipment_key: &str,
         now: DateTime<Utc>,
+        events_covered_to: i64,
     ) -> Option<gluey_contract::ShipmentState> {
         let entry = self.entries.get(shipment_key)?;
         let mut seen: Vec<gluey_contract::SeenRecord> = entry
@@ -119,7 +121,41 @@ impl ShipmentBook {
             terminal: entry.terminal,
             tracking_numbers: entry.tracking_numbers.iter().cloned().collect(),
             updated_at: now,
+            latest_event_at: entry.latest_event_at,
+            last_activity: entry.last_activity,
+            current_tracking_number: entry.current_tracking_number.clone(),
+            seen_hashes: Vec::new(),
+            events_covered_to: Some(events_covered_to),
         })
+    }
+
+    /// Takes a shipment's entry from its snapshot (a restore; the events published after the
+    /// snapshot's coverage are observed on top of it).
+    pub fn restore_snapshot(&mut self, snapshot: gluey_contract::ShipmentState) {
+        let entry = ShipmentEntry {
+            status: snapshot.status,
+            last_sequence: snapshot.last_sequence,
+            eta: snapshot.eta,
+            terminal: snapshot.terminal,
+            latest_event_at: snapshot.latest_event_at,
+            last_activity: snapshot.last_activity,
+            tracking_numbers: snapshot.tracking_numbers.into_iter().collect(),
+            current_tracking_number: snapshot.current_tracking_number,
+            seen: snapshot
+                .seen
+                .into_iter()
+                .map(|s| {
+                    (
+                        s.record_id,
+                        Seen {
+                            revision: s.revision,
+                            content_hash: s.content_hash,
+                        },
+                    )
+                })
+                .collect(),
+        };
+        self.entries.insert(snapshot.shipment_key, entry);
     }
 
     /// Every shipment of the book.
@@ -168,5 +204,41 @@ pub fn observe_into(entry: &mut ShipmentEntry, record: &CanonicalRecord) {
         if sets_status && entry.latest_event_at.is_none_or(|t| event.occurred_at >= t) {
             entry.latest_event_at = Some(event.occurred_at);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_restores_the_entry_it_was_taken_from() {
+        let mut book = ShipmentBook::default();
+        let now = Utc::now();
+        let entry = ShipmentEntry {
+            status: Status::OutForDelivery,
+            last_sequence: 7,
+            eta: Some(now),
+            terminal: false,
+            latest_event_at: Some(now - chrono::Duration::hours(2)),
+            last_activity: Some(now - chrono::Duration::hours(1)),
+            tracking_numbers: ["1".to_string(), "2".to_string()].into_iter().collect(),
+            current_tracking_number: Some("2".into()),
+            seen: [(
+                "evt-1".to_string(),
+                Seen {
+                    revision: 2,
+                    content_hash: "abc".into(),
+                },
+            )]
+            .into_iter()
+            .collect(),
+        };
+        book.entries.insert("fedex:1".into(), entry.clone());
+        let snapshot = book.snapshot("fedex:1", now, 42).unwrap();
+        assert_eq!(snapshot.events_covered_to, Some(42));
+        let mut restored = ShipmentBook::default();
+        restored.restore_snapshot(snapshot);
+        assert_eq!(restored.get("fedex:1"), Some(&entry));
     }
 }

@@ -642,38 +642,6 @@ impl Normalizer {
         })
     }
 
-    /// Hands over a `tracking.state.v1` snapshot of every shipment changed since the last call.
-    pub async fn write_snapshots(&mut self) -> Vec<(i32, PendingAck)> {
-        let topic = self.config.topics.state();
-        let now = Utc::now();
-        let mut pending = Vec::new();
-        for (partition, key) in std::mem::take(&mut self.dirty) {
-            let Some(snapshot) = self
-                .partitions
-                .get(&partition)
-                .and_then(|s| s.book.snapshot(&key, now))
-            else {
-                continue;
-            };
-            let sent = match self.codec.encode(&topic, &snapshot).await {
-                Ok(bytes) => self
-                    .producer
-                    .enqueue(&topic, Some(key.as_bytes()), &bytes, OwnedHeaders::new())
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            match sent {
-                Ok(ack) => pending.push((partition, ack)),
-                // A snapshot is derived: the next change writes it again.
-                Err(reason) => {
-                    tracing::warn!(partition, shipment_key = key, %reason, "state snapshot not written")
-                }
-            }
-        }
-        pending
-    }
-
     /// A registration (or a tombstone) from `tracking.shipments.v1`. One that cannot be decoded
     /// while the schema registry does not answer is a [`Transient`] failure (the partition is
     /// restored and the registration read again), never skipped.

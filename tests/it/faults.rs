@@ -324,32 +324,26 @@ async fn register_rounds(p: &Pipeline, numbers: &[String], rounds: usize) {
 
 /// Values per key on the shipments topic, as a reader sees them now.
 async fn shipments_per_key(p: &Pipeline) -> HashMap<String, usize> {
-    let kafka = gluey_kafka::KafkaSettings::new(p.broker.bootstrap());
-    let topic = p.topics().shipments();
-    tokio::task::spawn_blocking(move || {
-        use rdkafka::Message;
-        let mut per_key: HashMap<String, usize> = HashMap::new();
-        gluey_kafka::read_to_end(&kafka, &topic, DEADLINE, |m| {
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            *per_key.entry(key).or_default() += 1;
-        })
-        .unwrap();
-        per_key
-    })
-    .await
-    .unwrap()
+    p.values_per_key(p.topics().shipments()).await
+}
+
+/// What one restore published for the next scan: (tracking number, sequence, shipment id,
+/// customer id) each; and how many events it read from the events topic while restoring.
+struct Restored {
+    published: Vec<(String, i64, Option<String>, Option<String>)>,
+    events_read: f64,
+    snapshots_read: f64,
 }
 
 /// A normalizer in a new consumer group reads the raw topic from the start, restores from the
-/// output topics, and must recognise every raw record as published; then the next scan of each
-/// shipment is published once, on its latest registration. Returns what it published for that
-/// scan: (tracking number, sequence, shipment id, customer id).
+/// snapshots and the output after them, and must recognise every raw record as published; then
+/// the next scan of each shipment is published once, on its latest registration.
 async fn restore_and_publish_next(
     p: &Pipeline,
     group: &str,
     numbers: &[String],
     step: usize,
-) -> Vec<(String, i64, Option<String>, Option<String>)> {
+) -> Restored {
     let events_before = topics::count(p.broker.bootstrap(), &p.topics().events());
     let mut normalizer = p.normalizer().arg("--group-id", group);
     normalizer.start().await;
@@ -373,6 +367,15 @@ async fn restore_and_publish_next(
         events_before,
         "a restored normalizer publishes nothing again"
     );
+    let metrics = normalizer.metrics().await;
+    let restored = |kind| {
+        crate::support::webhooks::metric(
+            &metrics,
+            "normalizer_restore_records_total",
+            &[("kind", kind)],
+        )
+    };
+    let (events_read, snapshots_read) = (restored("event"), restored("snapshot"));
     for number in numbers {
         p.push_history(number, &HISTORY, step).await;
     }
@@ -385,6 +388,9 @@ async fn restore_and_publish_next(
         .await,
     )
     .await;
+    // Killed only once its snapshots cover everything it published, so the next restore can
+    // start from them.
+    p.wait_for_snapshots_to_cover_the_events().await;
     normalizer.kill();
     // The events of the scan just pushed (records of all partitions come interleaved).
     let code = HISTORY[step - 1].0;
@@ -401,25 +407,21 @@ async fn restore_and_publish_next(
         })
         .collect();
     published.sort();
-    published
+    Restored {
+        published,
+        events_read,
+        snapshots_read,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normalizer_restored_after_compaction_behaves_as_one_restored_before() {
-    // Segments roll after a second and the cleaner takes any dirty log, so compaction happens
-    // within the test.
     let customer = Receiver::customer().await;
     let p = Pipeline::builder("fault-compaction")
         .customer(&customer)
-        .cluster(
-            1,
-            &[
-                "log.roll.ms=1000",
-                "log.cleaner.min.cleanable.ratio=0.01",
-                "log.cleaner.backoff.ms=200",
-            ],
-        )
+        .compacting_cluster()
         .start();
+    p.compact_state_topic_quickly().await;
     let numbers: Vec<String> = (0..10).map(|i| format!("7949{i:08}")).collect();
     register_rounds(&p, &numbers, 5).await;
     let mut ingest = p.ingest();
@@ -441,27 +443,47 @@ async fn a_normalizer_restored_after_compaction_behaves_as_one_restored_before()
 
     let before = restore_and_publish_next(&p, "restored-before", &numbers, 2).await;
 
-    // Keep appending (registrations of other numbers, enough to reach every partition) so the
-    // active segments roll, until the cleaner has left one value per key.
+    // Keep appending (registrations and snapshots of other numbers, enough to reach every
+    // partition) so the active segments roll, until the cleaner has left one value per key.
     let roller: Vec<String> = (0..12).map(|i| format!("7949999999{i:02}")).collect();
+    let roller_keys: Vec<String> = roller.iter().map(|n| format!("fedex:{n}")).collect();
     wait_for(
-        "the shipments topic compacted",
+        "the shipments and state topics compacted",
         Duration::from_secs(120),
         || {
-            let (p, numbers, roller) = (&p, &numbers, &roller);
+            let (p, numbers, roller, roller_keys) = (&p, &numbers, &roller, &roller_keys);
             async move {
                 register_rounds(p, roller, 1).await;
-                let per_key = shipments_per_key(p).await;
+                p.roll_state_topic(roller_keys).await;
+                let registrations = shipments_per_key(p).await;
+                let snapshots = p.values_per_key(p.topics().state()).await;
                 numbers
                     .iter()
-                    .all(|n| per_key.get(&format!("fedex:{n}")) == Some(&1))
+                    .map(|n| format!("fedex:{n}"))
+                    .all(|k| registrations.get(&k) == Some(&1) && snapshots.get(&k) == Some(&1))
                     .then_some(())
             }
         },
     )
     .await;
 
+    // Offsets never shrink: more snapshots were written than there are keys left, so the
+    // cleaner really removed superseded ones.
+    let snapshots_written = topics::count(p.broker.bootstrap(), &p.topics().state());
+    let keys_left = p.values_per_key(p.topics().state()).await.len();
+    assert!(
+        snapshots_written > keys_left as i64,
+        "{snapshots_written} snapshots written, {keys_left} keys left"
+    );
+
     let after = restore_and_publish_next(&p, "restored-after", &numbers, 3).await;
+    assert!(
+        after.snapshots_read >= numbers.len() as f64 && after.events_read == 0.0,
+        "restored from the compacted snapshots alone ({} read), none of the events read again ({} read)",
+        after.snapshots_read,
+        after.events_read
+    );
+    let (before, after) = (before.published, after.published);
     assert_eq!(
         before.len(),
         numbers.len(),

@@ -19,4 +19,5 @@ mod normalizer_audit;
 mod pipeline;
 mod registry_outage;
 mod subscriptions;
+mod takeover;
 mod webhooks;

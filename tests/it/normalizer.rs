@@ -27,16 +27,17 @@ async fn push_steps(p: &Pipeline, numbers: &[String], steps: std::ops::Range<usi
 }
 
 fn restored_records(log: &str) -> Vec<u64> {
+    let field = |line: &str, name: &str| -> Option<u64> {
+        line.split(&format!(" {name}="))
+            .nth(1)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
     log.lines()
         .filter(|l| l.contains("shipment state restored"))
-        .filter_map(|l| {
-            l.split("records=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
+        .filter_map(|l| Some(field(l, "snapshots")? + field(l, "events")?))
         .collect()
 }
 

@@ -371,28 +371,6 @@ async fn sighup_reloads_endpoints_and_secrets_and_refuses_a_broken_file() {
     assert_eq!(old.requests().len(), 2);
 }
 
-/// Sets `max.message.bytes` of each of `topics` (a topic-level limit below the producer's, as an
-/// operator might set it).
-async fn limit_record_size(bootstrap: &str, topics: &[String], bytes: usize) {
-    use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .unwrap();
-    let value = bytes.to_string();
-    let changes: Vec<AlterConfig<'_>> = topics
-        .iter()
-        .map(|t| AlterConfig::new(ResourceSpecifier::Topic(t)).set("max.message.bytes", &value))
-        .collect();
-    for result in admin
-        .alter_configs(&changes, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        result.unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_output_kafka_refuses_as_too_large_is_dead_lettered_in_parts_and_its_partition_flows_on()
 {
@@ -401,12 +379,11 @@ async fn an_output_kafka_refuses_as_too_large_is_dead_lettered_in_parts_and_its_
     // The events and dead-letter topics take at most 20,000 bytes a record; the producer's own
     // limit (1,000,000) lets larger ones through to the broker, which refuses them.
     let limit = 20_000;
-    limit_record_size(
-        p.broker.bootstrap(),
-        &[p.topics().events(), p.topics().deadletter()],
-        limit,
-    )
-    .await;
+    let limit_text = limit.to_string();
+    for topic in [p.topics().events(), p.topics().deadletter()] {
+        p.set_topic_configs(&topic, &[("max.message.bytes", &limit_text)])
+            .await;
+    }
     let big = "794700000001".to_string();
     let others: Vec<String> = (2..=10).map(|i| format!("7947000000{i:02}")).collect();
     p.register(&[vec![big.clone()], others.clone()].concat())

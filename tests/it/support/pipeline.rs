@@ -103,6 +103,21 @@ impl PipelineBuilder {
         self
     }
 
+    /// A single node of the test's own whose segments roll after a second and whose cleaner takes
+    /// any dirty log, so compaction happens within the test (with
+    /// [`Pipeline::compact_state_topic_quickly`] for the state topic, which declares its own
+    /// `segment.ms`).
+    pub fn compacting_cluster(self) -> Self {
+        self.cluster(
+            1,
+            &[
+                "log.roll.ms=1000",
+                "log.cleaner.min.cleanable.ratio=0.01",
+                "log.cleaner.backoff.ms=200",
+            ],
+        )
+    }
+
     /// A single node of the test's own; the services reach it only through its SASL_SSL
     /// (SCRAM) listener, with the credentials in `GLUEY_KAFKA_PROPERTIES`.
     pub fn sasl(mut self) -> Self {
@@ -324,5 +339,142 @@ impl Pipeline {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Waits until every partition's latest snapshots cover the whole events topic (the
+    /// normalizer writes a checkpoint snapshot once a partition is quiet).
+    pub async fn wait_for_snapshots_to_cover_the_events(&self) {
+        let p = self;
+        super::wait_for(
+            "snapshots covering every event",
+            super::DEADLINE,
+            || async {
+                let (kafka, state, events) = (
+                    gluey_kafka::KafkaSettings::new(p.broker.bootstrap()),
+                    p.topics().state(),
+                    p.topics().events(),
+                );
+                let bootstrap = p.broker.bootstrap().to_string();
+                tokio::task::spawn_blocking(move || {
+                    use rdkafka::consumer::{BaseConsumer, Consumer};
+                    use rdkafka::Message;
+                    let codec = gluey_contract::Codec::without_registry().unwrap();
+                    let handle = tokio::runtime::Runtime::new().unwrap();
+                    let mut covered: std::collections::HashMap<i32, i64> = Default::default();
+                    gluey_kafka::read_to_end(&kafka, &state, super::DEADLINE, |m| {
+                        let snapshot = handle
+                            .block_on(
+                                codec.decode::<gluey_contract::ShipmentState>(m.payload().unwrap()),
+                            )
+                            .unwrap();
+                        let c = covered.entry(m.partition()).or_default();
+                        *c = (*c).max(snapshot.events_covered_to.unwrap_or(0));
+                    })
+                    .unwrap();
+                    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                        .set("bootstrap.servers", &bootstrap)
+                        .create()
+                        .unwrap();
+                    (0..super::broker::PARTITIONS)
+                        .all(|partition| {
+                            let (_, high) = consumer
+                                .fetch_watermarks(
+                                    &events,
+                                    partition,
+                                    std::time::Duration::from_secs(10),
+                                )
+                                .unwrap();
+                            high == 0 || covered.get(&partition) == Some(&high)
+                        })
+                        .then_some(())
+                })
+                .await
+                .unwrap()
+            },
+        )
+        .await
+    }
+
+    /// Values per key on `topic`, as a reader sees them now.
+    pub async fn values_per_key(&self, topic: String) -> std::collections::HashMap<String, usize> {
+        let kafka = gluey_kafka::KafkaSettings::new(self.broker.bootstrap());
+        tokio::task::spawn_blocking(move || {
+            use rdkafka::Message;
+            let mut per_key = std::collections::HashMap::<String, usize>::new();
+            gluey_kafka::read_to_end(&kafka, &topic, super::DEADLINE, |m| {
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                *per_key.entry(key).or_default() += 1;
+            })
+            .unwrap();
+            per_key
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Snapshots of shipments nobody tracks, written to the state topic so its active segments roll
+    /// (they carry no coverage, so a restore is not misled by them).
+    pub async fn roll_state_topic(&self, keys: &[String]) {
+        let codec = gluey_contract::Codec::without_registry().unwrap();
+        let producer = gluey_kafka::RecordProducer::new(
+            &gluey_kafka::KafkaSettings::new(self.broker.bootstrap()),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let topic = self.topics().state();
+        for key in keys {
+            let snapshot = gluey_contract::ShipmentState {
+                shipment_key: key.clone(),
+                status: gluey_contract::Status::Unknown,
+                last_sequence: 0,
+                seen: Vec::new(),
+                eta: None,
+                terminal: false,
+                tracking_numbers: Vec::new(),
+                updated_at: chrono::Utc::now(),
+                latest_event_at: None,
+                last_activity: None,
+                current_tracking_number: None,
+                seen_hashes: Vec::new(),
+                events_covered_to: None,
+            };
+            let bytes = codec.encode(&topic, &snapshot).await.unwrap();
+            producer
+                .send(&topic, Some(key.as_bytes()), &bytes, Default::default())
+                .await
+                .unwrap();
+        }
+    }
+
+    /// Sets `topic`'s configs to exactly `configs` (AlterConfigs replaces the topic's whole set:
+    /// name every one that matters, `cleanup.policy` of a compacted topic included).
+    pub async fn set_topic_configs(&self, topic: &str, configs: &[(&str, &str)]) {
+        use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+        let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+            rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", self.broker.bootstrap())
+                .create()
+                .unwrap();
+        let mut change = AlterConfig::new(ResourceSpecifier::Topic(topic));
+        for (key, value) in configs {
+            change = change.set(key, value);
+        }
+        for result in admin
+            .alter_configs(&[change], &AdminOptions::new())
+            .await
+            .unwrap()
+        {
+            result.unwrap();
+        }
+    }
+
+    /// The state topic as a test cluster that compacts within seconds needs it: segments that
+    /// roll after a second (the declaration's hour would keep everything in the active segment).
+    pub async fn compact_state_topic_quickly(&self) {
+        self.set_topic_configs(
+            &self.topics().state(),
+            &[("cleanup.policy", "compact"), ("segment.ms", "1000")],
+        )
+        .await;
     }
 }
