@@ -19,6 +19,9 @@ pub struct NormalizerConfig {
     /// A shipment with no new scan for this long, and not delivered or returned, is published as
     /// expired.
     pub expire_after: Duration,
+    /// A finished shipment (delivered, returned, expired) quiet for this long keeps only hashes
+    /// of its record ids.
+    pub compact_after: Duration,
     /// Records handled before waiting for their acknowledgements together.
     pub max_batch: usize,
 }

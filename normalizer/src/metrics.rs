@@ -1,7 +1,7 @@
 //! Normalizer metrics: every raw record ends as published output, a counted duplicate, or a dead
 //! letter; the three counts per carrier account for all of them.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct NormalizerMetrics {
@@ -22,6 +22,10 @@ pub struct NormalizerMetrics {
     pub restored: IntCounterVec,
     /// Time to restore one partition.
     pub restore_seconds: Histogram,
+    /// Shipments in memory, by form (`live`, `compacted`).
+    pub state_shipments: IntGaugeVec,
+    /// Their approximate heap bytes, by form.
+    pub state_bytes: IntGaugeVec,
 }
 
 impl std::fmt::Debug for NormalizerMetrics {
@@ -86,9 +90,27 @@ impl NormalizerMetrics {
                 "normalizer_restore_seconds",
                 "Time to restore one partition's state",
             )
-            .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ]),
         )?;
         registry.register(Box::new(restore_seconds.clone()))?;
+        let state_shipments = IntGaugeVec::new(
+            Opts::new(
+                "normalizer_state_shipments",
+                "Shipments held in memory, live or compacted",
+            ),
+            &["form"],
+        )?;
+        let state_bytes = IntGaugeVec::new(
+            Opts::new(
+                "normalizer_state_bytes",
+                "Approximate heap bytes of the shipments held in memory, live or compacted",
+            ),
+            &["form"],
+        )?;
+        registry.register(Box::new(state_shipments.clone()))?;
+        registry.register(Box::new(state_bytes.clone()))?;
         for c in [
             &records,
             &published,
@@ -109,6 +131,8 @@ impl NormalizerMetrics {
             retries,
             restored,
             restore_seconds,
+            state_shipments,
+            state_bytes,
         })
     }
 }

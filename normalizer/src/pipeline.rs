@@ -122,6 +122,7 @@ pub async fn run_normalizer(
             _ = sweep.tick() => {
                 expire_parked(&mut n).await;
                 expire_shipments(&mut n).await;
+                compact_finished(&mut n);
                 continue;
             }
             m = consumer.recv() => m,
@@ -651,6 +652,37 @@ async fn expire_parked(n: &mut Normalizer) {
     }
 }
 
+/// Compacts finished shipments quiet for longer than `compact_after` (their snapshots follow),
+/// and sets the state size gauges.
+fn compact_finished(n: &mut Normalizer) {
+    let grace = chrono::Duration::from_std(n.config.compact_after).unwrap_or(chrono::Duration::MAX);
+    let since = Utc::now() - grace;
+    let mut size = crate::shipment_book::BookSize::default();
+    for (partition, state) in n.partitions.iter_mut() {
+        for key in state.book.compact_finished(since) {
+            n.dirty.insert((*partition, key));
+        }
+        let s = state.book.size();
+        size.live += s.live;
+        size.compacted += s.compacted;
+        size.live_bytes += s.live_bytes;
+        size.compacted_bytes += s.compacted_bytes;
+    }
+    let m = &n.metrics;
+    m.state_shipments
+        .with_label_values(&["live"])
+        .set(size.live as i64);
+    m.state_shipments
+        .with_label_values(&["compacted"])
+        .set(size.compacted as i64);
+    m.state_bytes
+        .with_label_values(&["live"])
+        .set(size.live_bytes as i64);
+    m.state_bytes
+        .with_label_values(&["compacted"])
+        .set(size.compacted_bytes as i64);
+}
+
 /// Publishes `shipment.expired` for shipments quiet for longer than `expire_after`.
 async fn expire_shipments(n: &mut Normalizer) {
     let now = Utc::now();
@@ -658,10 +690,14 @@ async fn expire_shipments(n: &mut Normalizer) {
     let events_topic = n.config.topics.events();
     let mut due = Vec::new();
     for (partition, state) in &n.partitions {
-        for (key, entry) in state.book.entries() {
-            let Some(registered) = state.registrations.get(key) else {
+        // Only shipments quiet for the window, from the activity index.
+        for key in state.book.quiet_live(now - window) {
+            let (Some(entry), Some(registered)) =
+                (state.book.get(&key), state.registrations.get(&key))
+            else {
                 continue;
             };
+            let key = &key;
             let owner = crate::transform::Owner {
                 shipment_key: key.clone(),
                 customer_id: registered.customer_id.clone(),

@@ -2,8 +2,14 @@
 //! with their revision and content hash. The book changes only by observing records that Kafka
 //! acknowledged on the output topic, the same way whether they were just produced or are being
 //! read back on restart: the output topic is the state's changelog.
+//!
+//! Memory follows the live shipments. A finished shipment (delivered, returned, expired) quiet
+//! for a grace period is compacted: its ids shrink to 8-byte hashes, enough to recognise a
+//! re-poll of its whole history as duplicates (a correction of a compacted shipment's event is
+//! not republished). Quiet shipments are found from an index ordered by last activity, never by
+//! a scan of the whole book.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use gluey_contract::{CanonicalRecord, Status, TrackingEvent};
@@ -21,6 +27,91 @@ pub struct Seen {
     pub content_hash: String,
 }
 
+/// The record ids a shipment has published: in full (revision and content hash) while it is
+/// live, as 8-byte hashes once compacted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeenIds {
+    full: HashMap<String, Seen>,
+    hashes: HashSet<u64>,
+}
+
+/// What the book knows of one record id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeenState<'a> {
+    Unseen,
+    Published(&'a Seen),
+    /// Published before the shipment was compacted: its revision and content are gone.
+    Compacted,
+}
+
+/// The stable 8-byte hash a compacted shipment keeps of a record id (the first 8 bytes of its
+/// SHA-256; stable across builds, since snapshots carry it).
+pub fn id_hash(id: &str) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
+impl SeenIds {
+    pub fn state(&self, id: &str) -> SeenState<'_> {
+        match self.full.get(id) {
+            Some(seen) => SeenState::Published(seen),
+            None if !self.hashes.is_empty() && self.hashes.contains(&id_hash(id)) => {
+                SeenState::Compacted
+            }
+            None => SeenState::Unseen,
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.state(id) != SeenState::Unseen
+    }
+
+    /// The revision a new version of `id` is published at; `None` for an id of a compacted
+    /// shipment (not republished).
+    pub fn next_revision(&self, id: &str) -> Option<i32> {
+        match self.state(id) {
+            SeenState::Unseen => Some(1),
+            SeenState::Published(seen) => Some(seen.revision + 1),
+            SeenState::Compacted => None,
+        }
+    }
+
+    pub fn insert(&mut self, id: String, seen: Seen) {
+        self.full.insert(id, seen);
+    }
+
+    /// Keeps only hashes.
+    fn compact(&mut self) {
+        self.hashes
+            .extend(self.full.drain().map(|(id, _)| id_hash(&id)));
+        self.full.shrink_to_fit();
+    }
+
+    pub fn full(&self) -> impl Iterator<Item = (&String, &Seen)> {
+        self.full.iter()
+    }
+
+    pub fn hashes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.hashes.iter().copied()
+    }
+
+    pub fn is_compacted(&self) -> bool {
+        !self.hashes.is_empty()
+    }
+
+    /// Heap bytes, approximately (entries of the maps with their strings).
+    fn approx_bytes(&self) -> usize {
+        let full: usize = self
+            .full
+            .iter()
+            .map(|(id, s)| id.capacity() + s.content_hash.capacity() + 48 + 8)
+            .sum();
+        full + self.hashes.capacity() * 9
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShipmentEntry {
     pub status: Status,
@@ -34,7 +125,7 @@ pub struct ShipmentEntry {
     /// Tracking numbers the carrier has used for this shipment, and the latest one.
     pub tracking_numbers: std::collections::BTreeSet<String>,
     pub current_tracking_number: Option<String>,
-    pub seen: HashMap<String, Seen>,
+    pub seen: SeenIds,
 }
 
 impl Default for ShipmentEntry {
@@ -48,7 +139,7 @@ impl Default for ShipmentEntry {
             last_activity: None,
             tracking_numbers: std::collections::BTreeSet::new(),
             current_tracking_number: None,
-            seen: HashMap::new(),
+            seen: SeenIds::default(),
         }
     }
 }
@@ -75,9 +166,79 @@ pub fn record_content_hash(record: &CanonicalRecord) -> String {
     }
 }
 
+impl ShipmentEntry {
+    /// Delivered, returned or expired: nothing more is expected.
+    pub fn is_finished(&self) -> bool {
+        self.terminal || self.status == Status::Expired
+    }
+
+    /// Heap bytes, approximately.
+    pub fn approx_bytes(&self) -> usize {
+        std::mem::size_of::<ShipmentEntry>()
+            + self.seen.approx_bytes()
+            + self
+                .tracking_numbers
+                .iter()
+                .map(|n| n.capacity() + 32)
+                .sum::<usize>()
+            + self
+                .current_tracking_number
+                .as_ref()
+                .map_or(0, String::capacity)
+    }
+}
+
+/// Shipments by last activity, live and finished apart (see the module header).
+#[derive(Debug, Default)]
+struct ActivityIndex {
+    live: BTreeSet<(DateTime<Utc>, String)>,
+    finished: BTreeSet<(DateTime<Utc>, String)>,
+}
+
+impl ActivityIndex {
+    fn forget(&mut self, key: &str, entry: &ShipmentEntry) {
+        if let Some(at) = entry.last_activity {
+            let k = (at, key.to_string());
+            self.live.remove(&k);
+            self.finished.remove(&k);
+        }
+    }
+
+    fn note(&mut self, key: &str, entry: &ShipmentEntry) {
+        let Some(at) = entry.last_activity else {
+            return;
+        };
+        if entry.seen.is_compacted() && entry.is_finished() {
+            return; // nothing left to do for it
+        }
+        let set = if entry.is_finished() {
+            &mut self.finished
+        } else {
+            &mut self.live
+        };
+        set.insert((at, key.to_string()));
+    }
+
+    fn quiet(set: &BTreeSet<(DateTime<Utc>, String)>, since: DateTime<Utc>) -> Vec<String> {
+        set.range(..(since, String::new()))
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ShipmentBook {
     entries: HashMap<String, ShipmentEntry>,
+    activity: ActivityIndex,
+}
+
+/// The size of a book, for the state metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BookSize {
+    pub live: usize,
+    pub compacted: usize,
+    pub live_bytes: usize,
+    pub compacted_bytes: usize,
 }
 
 impl ShipmentBook {
@@ -104,7 +265,7 @@ impl ShipmentBook {
         let entry = self.entries.get(shipment_key)?;
         let mut seen: Vec<gluey_contract::SeenRecord> = entry
             .seen
-            .iter()
+            .full()
             .map(|(id, s)| gluey_contract::SeenRecord {
                 record_id: id.clone(),
                 revision: s.revision,
@@ -124,7 +285,11 @@ impl ShipmentBook {
             latest_event_at: entry.latest_event_at,
             last_activity: entry.last_activity,
             current_tracking_number: entry.current_tracking_number.clone(),
-            seen_hashes: Vec::new(),
+            seen_hashes: {
+                let mut hashes: Vec<i64> = entry.seen.hashes().map(|h| h as i64).collect();
+                hashes.sort_unstable();
+                hashes
+            },
             events_covered_to: Some(events_covered_to),
         })
     }
@@ -141,21 +306,70 @@ impl ShipmentBook {
             last_activity: snapshot.last_activity,
             tracking_numbers: snapshot.tracking_numbers.into_iter().collect(),
             current_tracking_number: snapshot.current_tracking_number,
-            seen: snapshot
-                .seen
-                .into_iter()
-                .map(|s| {
-                    (
-                        s.record_id,
-                        Seen {
-                            revision: s.revision,
-                            content_hash: s.content_hash,
-                        },
-                    )
-                })
-                .collect(),
+            seen: SeenIds {
+                full: snapshot
+                    .seen
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s.record_id,
+                            Seen {
+                                revision: s.revision,
+                                content_hash: s.content_hash,
+                            },
+                        )
+                    })
+                    .collect(),
+                hashes: snapshot.seen_hashes.into_iter().map(|h| h as u64).collect(),
+            },
         };
+        if let Some(old) = self.entries.get(&snapshot.shipment_key) {
+            self.activity.forget(&snapshot.shipment_key, old);
+        }
+        self.activity.note(&snapshot.shipment_key, &entry);
         self.entries.insert(snapshot.shipment_key, entry);
+    }
+
+    /// Live shipments quiet since before `since` (candidates for expiry).
+    pub fn quiet_live(&self, since: DateTime<Utc>) -> Vec<String> {
+        ActivityIndex::quiet(&self.activity.live, since)
+    }
+
+    /// Compacts finished shipments quiet since before `since`; returns their keys (their
+    /// snapshots change).
+    pub fn compact_finished(&mut self, since: DateTime<Utc>) -> Vec<String> {
+        let keys = ActivityIndex::quiet(&self.activity.finished, since);
+        for key in &keys {
+            if let Some(entry) = self.entries.get_mut(key) {
+                self.activity.forget(key, entry);
+                entry.seen.compact();
+                self.activity.note(key, entry);
+            }
+        }
+        keys
+    }
+
+    #[cfg(test)]
+    fn single(key: &str, entry: ShipmentEntry) -> ShipmentBook {
+        let mut book = ShipmentBook::default();
+        book.activity.note(key, &entry);
+        book.entries.insert(key.to_string(), entry);
+        book
+    }
+
+    /// Shipments and their approximate heap bytes, live and compacted.
+    pub fn size(&self) -> BookSize {
+        let mut size = BookSize::default();
+        for entry in self.entries.values() {
+            if entry.seen.is_compacted() && entry.is_finished() {
+                size.compacted += 1;
+                size.compacted_bytes += entry.approx_bytes();
+            } else {
+                size.live += 1;
+                size.live_bytes += entry.approx_bytes();
+            }
+        }
+        size
     }
 
     /// Every shipment of the book.
@@ -166,7 +380,9 @@ impl ShipmentBook {
     /// Applies an acknowledged output record.
     pub fn observe(&mut self, record: &CanonicalRecord) {
         let entry = self.entries.entry(record.shipment_key.clone()).or_default();
+        self.activity.forget(&record.shipment_key, entry);
         observe_into(entry, record);
+        self.activity.note(&record.shipment_key, entry);
     }
 }
 
@@ -224,15 +440,18 @@ mod tests {
             last_activity: Some(now - chrono::Duration::hours(1)),
             tracking_numbers: ["1".to_string(), "2".to_string()].into_iter().collect(),
             current_tracking_number: Some("2".into()),
-            seen: [(
-                "evt-1".to_string(),
-                Seen {
-                    revision: 2,
-                    content_hash: "abc".into(),
-                },
-            )]
-            .into_iter()
-            .collect(),
+            seen: SeenIds {
+                full: [(
+                    "evt-1".to_string(),
+                    Seen {
+                        revision: 2,
+                        content_hash: "abc".into(),
+                    },
+                )]
+                .into_iter()
+                .collect(),
+                hashes: [id_hash("evt-0")].into_iter().collect(),
+            },
         };
         book.entries.insert("fedex:1".into(), entry.clone());
         let snapshot = book.snapshot("fedex:1", now, 42).unwrap();
@@ -240,5 +459,110 @@ mod tests {
         let mut restored = ShipmentBook::default();
         restored.restore_snapshot(snapshot);
         assert_eq!(restored.get("fedex:1"), Some(&entry));
+    }
+
+    fn finished_entry(at: DateTime<Utc>, ids: &[&str]) -> ShipmentEntry {
+        let mut seen = SeenIds::default();
+        for id in ids {
+            seen.insert(
+                id.to_string(),
+                Seen {
+                    revision: 1,
+                    content_hash: "h".into(),
+                },
+            );
+        }
+        ShipmentEntry {
+            status: Status::Delivered,
+            terminal: true,
+            last_sequence: ids.len() as i64,
+            last_activity: Some(at),
+            seen,
+            ..ShipmentEntry::default()
+        }
+    }
+
+    #[test]
+    fn a_finished_shipment_quiet_past_its_grace_keeps_only_hashes_and_still_knows_its_ids() {
+        let now = Utc::now();
+        let mut book = ShipmentBook::default();
+        let ids: Vec<String> = (0..30)
+            .map(|i| format!("evt-{i:02}-{}", "x".repeat(40)))
+            .collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let old = finished_entry(now - chrono::Duration::days(10), &refs);
+        let recent = finished_entry(now - chrono::Duration::hours(1), &refs);
+        book.restore_snapshot(
+            ShipmentBook::single("fedex:old", old)
+                .snapshot("fedex:old", now, 0)
+                .unwrap(),
+        );
+        book.restore_snapshot(
+            ShipmentBook::single("fedex:new", recent)
+                .snapshot("fedex:new", now, 0)
+                .unwrap(),
+        );
+        let before = book.size();
+        assert_eq!((before.live, before.compacted), (2, 0));
+
+        let compacted = book.compact_finished(now - chrono::Duration::days(7));
+        assert_eq!(
+            compacted,
+            vec!["fedex:old".to_string()],
+            "only the one past its grace"
+        );
+        let after = book.size();
+        assert_eq!((after.live, after.compacted), (1, 1));
+        assert!(
+            after.compacted_bytes * 3 < before.live_bytes / 2,
+            "a compacted shipment is much smaller: {} bytes compacted, {} bytes for two live",
+            after.compacted_bytes,
+            before.live_bytes
+        );
+        let entry = book.get("fedex:old").unwrap();
+        for id in &ids {
+            assert_eq!(
+                entry.seen.state(id),
+                SeenState::Compacted,
+                "{id} still known"
+            );
+        }
+        assert_eq!(entry.seen.state("evt-new"), SeenState::Unseen);
+        assert_eq!(entry.seen.next_revision(&ids[0]), None);
+        // Nothing more to do for it: the next sweep does not see it again.
+        assert!(book.compact_finished(now).iter().all(|k| k != "fedex:old"));
+
+        // Its snapshot carries the hashes and restores them.
+        let snapshot = book.snapshot("fedex:old", now, 5).unwrap();
+        assert!(snapshot.seen.is_empty());
+        assert_eq!(snapshot.seen_hashes.len(), ids.len());
+        let mut restored = ShipmentBook::default();
+        restored.restore_snapshot(snapshot);
+        assert_eq!(restored.get("fedex:old"), book.get("fedex:old"));
+    }
+
+    #[test]
+    fn quiet_live_shipments_come_from_the_activity_index() {
+        let now = Utc::now();
+        let mut book = ShipmentBook::default();
+        let mut quiet = finished_entry(now - chrono::Duration::days(40), &["a"]);
+        quiet.terminal = false;
+        quiet.status = Status::InTransit;
+        let mut busy = quiet.clone();
+        busy.last_activity = Some(now);
+        book.restore_snapshot(
+            ShipmentBook::single("fedex:quiet", quiet)
+                .snapshot("fedex:quiet", now, 0)
+                .unwrap(),
+        );
+        book.restore_snapshot(
+            ShipmentBook::single("fedex:busy", busy)
+                .snapshot("fedex:busy", now, 0)
+                .unwrap(),
+        );
+        assert_eq!(
+            book.quiet_live(now - chrono::Duration::days(30)),
+            vec!["fedex:quiet".to_string()]
+        );
     }
 }

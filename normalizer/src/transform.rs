@@ -17,8 +17,8 @@ use gluey_contract::{
 };
 
 use crate::shipment_book::{
-    event_content_hash, hash_json, observe_into, ShipmentBook, ShipmentEntry, OUT_OF_ORDER,
-    POST_TERMINAL,
+    event_content_hash, hash_json, observe_into, SeenState, ShipmentBook, ShipmentEntry,
+    OUT_OF_ORDER, POST_TERMINAL,
 };
 
 /// Who a shipment belongs to.
@@ -73,7 +73,7 @@ pub fn plan(
                     tracking_number.as_str()
                 ))
             );
-            if !entry.seen.contains_key(&id) {
+            if !entry.seen.contains(&id) {
                 let summary = ShipmentSummary {
                     status: entry.status,
                     eta: entry.eta,
@@ -167,12 +167,14 @@ fn blank(
     }
 }
 
-/// The revision to publish `id` at, or `None` when the same content is already published.
+/// The revision to publish `id` at, or `None` when the same content is already published (or
+/// the id was published before its shipment was compacted).
 fn revision_for(entry: &ShipmentEntry, id: &str, content_hash: &str) -> Option<i32> {
-    match entry.seen.get(id) {
-        None => Some(1),
-        Some(seen) if seen.content_hash == content_hash => None,
-        Some(seen) => Some(seen.revision + 1),
+    match entry.seen.state(id) {
+        SeenState::Unseen => Some(1),
+        SeenState::Published(seen) if seen.content_hash == content_hash => None,
+        SeenState::Published(seen) => Some(seen.revision + 1),
+        SeenState::Compacted => None,
     }
 }
 
@@ -230,7 +232,7 @@ fn plan_update(
                 previous_tracking_number: None,
                 new_tracking_number: None,
             };
-            let revision = entry.seen.get(&id).map(|s| s.revision + 1).unwrap_or(1);
+            let revision = entry.seen.next_revision(&id)?;
             let summary = ShipmentSummary {
                 status: entry.status,
                 eta: update.new_eta,
@@ -271,7 +273,7 @@ pub fn plan_expiry(
             last.timestamp_micros()
         ))
     );
-    let revision = entry.seen.get(&id).map(|s| s.revision + 1).unwrap_or(1);
+    let revision = entry.seen.next_revision(&id)?;
     let summary = ShipmentSummary {
         status: Status::Expired,
         eta: entry.eta,

@@ -64,6 +64,10 @@ pub struct NormalizeArgs {
     /// A shipment with no new scan for this long, not delivered or returned, is published as expired.
     #[arg(long, env = "GLUEY_NORMALIZER_EXPIRE_AFTER", default_value = "30d", value_parser = parse_duration)]
     pub expire_after: Duration,
+    /// A delivered, returned or expired shipment quiet for this long is compacted: only 8-byte
+    /// hashes of its record ids stay in memory (a re-poll of its history still dedupes).
+    #[arg(long, env = "GLUEY_NORMALIZER_COMPACT_AFTER", default_value = "7d", value_parser = parse_duration)]
+    pub compact_after: Duration,
     /// Records handled before their acknowledgements are awaited together.
     #[arg(long, env = "GLUEY_NORMALIZER_MAX_BATCH", default_value_t = 500)]
     pub max_batch: usize,
@@ -174,6 +178,9 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
         Command::Shipments(command) => super::shipments::run(command).await,
         Command::Bench(super::BenchCommand::Normalize(args)) => crate::bench::run(args).await,
         Command::Bench(super::BenchCommand::Load(args)) => crate::bench::load(args).await,
+        Command::Bench(super::BenchCommand::Takeover(args)) => {
+            crate::bench::takeover::run(args).await
+        }
         Command::Bench(super::BenchCommand::Passthrough(args)) => {
             crate::bench::passthrough_child(args).await
         }
@@ -366,6 +373,7 @@ async fn normalize(args: NormalizeArgs) -> anyhow::Result<()> {
             park_window: args.park_window,
             park_sweep_interval: args.park_sweep_interval,
             expire_after: args.expire_after,
+            compact_after: args.compact_after,
             max_batch: args.max_batch,
         };
         gluey_normalizer::run_normalizer(

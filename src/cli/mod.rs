@@ -78,6 +78,9 @@ pub enum BenchCommand {
     /// Loads the workload (a child process of `bench normalize`).
     #[command(hide = true)]
     Load(crate::bench::LoadArgs),
+    /// Takeover time and records read for the same live shipments with 1x and 10x the history
+    /// (a real broker: the state topic is compacted for real).
+    Takeover(crate::bench::takeover::TakeoverArgs),
     /// The passthrough ceiling (a child process of `bench normalize`).
     #[command(hide = true)]
     Passthrough(crate::bench::PassthroughArgs),

@@ -212,6 +212,7 @@ pub async fn run_dev(args: DevArgs) -> anyhow::Result<()> {
             park_window: Duration::from_secs(3600),
             park_sweep_interval: Duration::from_secs(60),
             expire_after: Duration::from_secs(30 * 24 * 3600),
+            compact_after: Duration::from_secs(7 * 24 * 3600),
             max_batch: 500,
         };
         let (kafka, codec, registry, shutdown) = (

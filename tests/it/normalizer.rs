@@ -527,3 +527,85 @@ async fn replaying_the_raw_topic_from_the_start_publishes_nothing_twice() {
         "no canonical record published again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_shipment_is_compacted_and_a_repoll_of_its_history_still_dedupes() {
+    let customer = Receiver::customer().await;
+    let p = Pipeline::new("compact-entry", &customer);
+    let number = "794900000043".to_string();
+    p.register(std::slice::from_ref(&number)).await;
+    let mut ingest = p.ingest();
+    // Compressed time: the seven days' grace after delivery becomes one second.
+    let args = [
+        ("--compact-after", "1s"),
+        ("--park-sweep-interval", "200ms"),
+    ];
+    let mut normalizer = p.normalizer();
+    for (flag, value) in args {
+        normalizer = normalizer.arg(flag, value);
+    }
+    ingest.start().await;
+    normalizer.start().await;
+    let history = [
+        ("PU", "Picked up"),
+        ("AR", "Arrived at FedEx location"),
+        ("DL", "Delivered"),
+    ];
+    p.push_history(&number, &history, 3).await;
+    let events = p.topics().events();
+    topics::read_all_async(p.broker.bootstrap(), &events, 3).await;
+    let compacted = |text: &str| {
+        support::webhooks::metric(text, "normalizer_state_shipments", &[("form", "compacted")])
+    };
+    support::wait_for(
+        "the delivered shipment compacted",
+        support::DEADLINE,
+        || async { (compacted(&normalizer.metrics().await) == 1.0).then_some(()) },
+    )
+    .await;
+    let text = normalizer.metrics().await;
+    let bytes =
+        support::webhooks::metric(&text, "normalizer_state_bytes", &[("form", "compacted")]);
+    assert!(bytes > 0.0, "its size is reported:\n{text}");
+
+    // The carrier re-sends the whole history: nothing is published again, by this instance or
+    // by one restored from the compacted snapshot.
+    let duplicates = |text: &str| {
+        support::webhooks::metric(
+            text,
+            "normalizer_raw_records_total",
+            &[("outcome", "duplicate")],
+        )
+    };
+    let before = duplicates(&text);
+    p.push_history(&number, &history, 3).await;
+    support::wait_for(
+        "the re-poll counted as a duplicate",
+        support::DEADLINE,
+        || async { (duplicates(&normalizer.metrics().await) > before).then_some(()) },
+    )
+    .await;
+    p.wait_for_snapshots_to_cover_the_events().await;
+    normalizer.kill();
+    let mut restored = p.normalizer().arg("--group-id", "compact-entry-restored");
+    for (flag, value) in args {
+        restored = restored.arg(flag, value);
+    }
+    restored.start().await;
+    // It reads both pushes from the start of the raw topic: both are duplicates.
+    support::wait_for("both pushes recognised", support::DEADLINE, || async {
+        (duplicates(&restored.metrics().await) >= 2.0).then_some(())
+    })
+    .await;
+    support::wait_for("restored compacted", support::DEADLINE, || async {
+        (compacted(&restored.metrics().await) == 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        topics::count(p.broker.bootstrap(), &events),
+        3,
+        "each scan published once"
+    );
+    restored.kill();
+    ingest.kill();
+}

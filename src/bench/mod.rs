@@ -9,6 +9,8 @@
 //! direct format) taken from the carrier fixtures with fresh tracking numbers, every shipment
 //! registered; about 30% of raw records are re-polled duplicates and about 1% garbage.
 
+pub mod takeover;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,37 +81,37 @@ const TEMPLATES: &[(&str, &str, &[u8])] = &[
     (
         "fedex.aiv",
         "fedex",
-        include_bytes!("../carriers/tests/fixtures/fedex.aiv/example_track_api.json"),
+        include_bytes!("../../carriers/tests/fixtures/fedex.aiv/example_track_api.json"),
     ),
     (
         "fedex.track",
         "fedex",
-        include_bytes!("../carriers/tests/fixtures/fedex.track/example_track_api.json"),
+        include_bytes!("../../carriers/tests/fixtures/fedex.track/example_track_api.json"),
     ),
     (
         "ups.track",
         "ups",
-        include_bytes!("../carriers/tests/fixtures/ups.track/example.json"),
+        include_bytes!("../../carriers/tests/fixtures/ups.track/example.json"),
     ),
     (
         "dhl.unified",
         "dhl",
-        include_bytes!("../carriers/tests/fixtures/dhl.unified/carriers_md_example.json"),
+        include_bytes!("../../carriers/tests/fixtures/dhl.unified/carriers_md_example.json"),
     ),
     (
         "royalmail.v2",
         "royalmail",
-        include_bytes!("../carriers/tests/fixtures/royalmail.v2/events_example.json"),
+        include_bytes!("../../carriers/tests/fixtures/royalmail.v2/events_example.json"),
     ),
     (
         "usps.v3",
         "usps",
-        include_bytes!("../carriers/tests/fixtures/usps.v3/example_out_for_delivery.json"),
+        include_bytes!("../../carriers/tests/fixtures/usps.v3/example_out_for_delivery.json"),
     ),
     (
         "direct.v1",
         "acme-couriers",
-        include_bytes!("../carriers/tests/fixtures/direct.v1/journey.json"),
+        include_bytes!("../../carriers/tests/fixtures/direct.v1/journey.json"),
     ),
 ];
 
@@ -247,7 +249,7 @@ async fn build_workload(
     })
 }
 
-async fn produce_all(
+pub(crate) async fn produce_all(
     producer: &RecordProducer,
     topic: &str,
     records: &[(Vec<u8>, Vec<u8>)],
@@ -593,7 +595,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// Raw records the normalizer has finished with, by its own counter on `/metrics`.
-async fn accounted(http: &reqwest::Client, url: &str) -> u64 {
+pub(crate) async fn accounted(http: &reqwest::Client, url: &str) -> u64 {
     let Ok(response) = http.get(url).timeout(Duration::from_secs(2)).send().await else {
         return 0;
     };
