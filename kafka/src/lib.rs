@@ -18,4 +18,6 @@ pub use dev_broker::{BrokerCommand, DevBroker};
 pub use producer::{PendingAck, ProduceError, RecordProducer};
 pub use settings::KafkaSettings;
 pub use shipment_registry::{Registration, RegistryError, ShipmentRegistry};
-pub use topic_reader::{read_partitions_from, read_partitions_to_end, read_to_end, ReadError};
+pub use topic_reader::{
+    read_offsets, read_partitions_from, read_partitions_to_end, read_to_end, ReadError,
+};

@@ -26,6 +26,17 @@ pub enum ReadError {
     Timeout { topic: String, timeout: Duration },
 }
 
+/// A consumer that reads assigned partitions and commits nothing.
+fn reader(kafka: &KafkaSettings) -> Result<BaseConsumer, KafkaError> {
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", "gluey-topic-reader")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    config.create()
+}
+
 /// Calls `each` for every record of `topic`, in order within each partition (interleaved across
 /// partitions), up to the high watermarks taken at the start; returns them, partition by partition.
 /// Blocking: call it from `spawn_blocking` in async code.
@@ -66,13 +77,7 @@ pub fn read_partitions_from(
     timeout: Duration,
     mut each: impl FnMut(&str, &BorrowedMessage<'_>),
 ) -> Result<BTreeMap<(String, i32), i64>, ReadError> {
-    let mut config = kafka.client_config();
-    config
-        .set("group.id", "gluey-topic-reader")
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer = reader(kafka)?;
     let mut deadline = Instant::now() + timeout;
     let mut high_watermarks = BTreeMap::new();
     let mut remaining = BTreeMap::new();
@@ -138,4 +143,58 @@ pub fn read_partitions_from(
         });
     }
     Ok(high_watermarks)
+}
+
+/// The values of the records at `offsets` of one partition (a tombstone as an empty value), in
+/// one pass, seeking over long stretches between them. An offset no longer on the topic
+/// (retention) is missing from the answer. Blocking.
+pub fn read_offsets(
+    kafka: &KafkaSettings,
+    topic: &str,
+    partition: i32,
+    offsets: &[i64],
+    timeout: Duration,
+) -> Result<BTreeMap<i64, Vec<u8>>, ReadError> {
+    /// Farther ahead than this, the reader seeks instead of reading through.
+    const SEEK_BEYOND: i64 = 1_000;
+    let mut found = BTreeMap::new();
+    let consumer = reader(kafka)?;
+    let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
+    let mut pending: std::collections::BTreeSet<i64> = offsets
+        .iter()
+        .copied()
+        .filter(|o| (low..high).contains(o))
+        .collect();
+    let Some(&first) = pending.first() else {
+        return Ok(found);
+    };
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, partition, Offset::Offset(first))?;
+    consumer.assign(&assignment)?;
+    let mut deadline = Instant::now() + timeout;
+    while !pending.is_empty() {
+        if Instant::now() > deadline {
+            return Err(ReadError::Timeout {
+                topic: topic.to_string(),
+                timeout,
+            });
+        }
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        deadline = Instant::now() + timeout;
+        let offset = message.offset();
+        if pending.remove(&offset) {
+            found.insert(offset, message.payload().unwrap_or_default().to_vec());
+        }
+        // Offsets passed without a record (transaction markers) are not coming.
+        pending.retain(|o| *o > offset);
+        if let Some(&next) = pending.first() {
+            if next - offset > SEEK_BEYOND {
+                consumer.seek(topic, partition, Offset::Offset(next), timeout)?;
+            }
+        }
+    }
+    Ok(found)
 }

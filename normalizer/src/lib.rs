@@ -3,6 +3,7 @@
 //! produce canonical records; what it cannot process goes to the dead-letter topic with a reason,
 //! on the first attempt. An input offset is stored only after its outputs are acknowledged.
 
+pub mod acks;
 pub mod config;
 pub mod metrics;
 pub mod parking;
@@ -12,6 +13,7 @@ pub mod restore;
 pub mod shipment_book;
 pub mod snapshots;
 pub mod transform;
+pub mod upkeep;
 pub mod work;
 
 pub use config::NormalizerConfig;

@@ -87,7 +87,9 @@ impl RawRecord {
     }
 }
 
-/// One parked record.
+/// One parked record. In the index its `raw.payload` is empty: the bytes stay on the parked
+/// topic, at `parked_offset`, and are read back when the record is released or expires, so
+/// memory holds an index entry per parked record, not its payload.
 #[derive(Debug, Clone)]
 pub struct Parked {
     /// Offset in the parked topic (what a marker resolves).
@@ -145,7 +147,9 @@ impl ParkedIndex {
         }
     }
 
-    pub fn add(&mut self, key: &str, parked: Parked) {
+    /// Indexes `parked` (without its payload).
+    pub fn add(&mut self, key: &str, mut parked: Parked) {
+        parked.raw.payload = Vec::new();
         self.by_key.entry(key.to_string()).or_default().push(parked);
     }
 
@@ -186,5 +190,41 @@ impl ParkedIndex {
 
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_keeps_no_payload_and_resolving_removes_the_entry() {
+        let mut index = ParkedIndex::default();
+        let raw = RawRecord {
+            topic: "tracking.raw.v1".into(),
+            partition: 1,
+            offset: 7,
+            key: Some(b"fedex:1".to_vec()),
+            payload: vec![0xAB; 900_000],
+            state_partition: 1,
+            owner: None,
+        };
+        index.add(
+            "fedex:1",
+            Parked {
+                parked_offset: 3,
+                parked_at: Utc::now(),
+                raw,
+            },
+        );
+        let parked = index.of("fedex:1");
+        assert_eq!(parked.len(), 1);
+        assert!(
+            parked[0].raw.payload.is_empty(),
+            "read back from the topic on release"
+        );
+        assert_eq!(parked[0].raw.reference(), "tracking.raw.v1/1/7");
+        index.resolve("fedex:1", 3);
+        assert!(index.is_empty());
     }
 }

@@ -11,20 +11,23 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use futures::FutureExt;
-use gluey_contract::{Codec, RawEnvelope};
-use gluey_kafka::{KafkaSettings, PendingAck, ProduceError, RecordProducer};
+use gluey_contract::Codec;
+use gluey_kafka::{KafkaSettings, RecordProducer};
 use gluey_ops::{Backoff, Health};
 use prometheus::Registry;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset};
 use tokio_util::sync::CancellationToken;
 
+use crate::acks::{all_acked, note_ack_failure, settle_snapshots};
 use crate::config::NormalizerConfig;
 use crate::metrics::NormalizerMetrics;
-use crate::parking::{Parked, RawRecord};
+use crate::parking::RawRecord;
 use crate::restore::{restore_partition, PartitionState, RestoreError};
+use crate::upkeep::{
+    compact_finished, expire_parked, expire_shipments, release_registered, settle_release,
+};
 use crate::work::{Dependency, Handled, Normalizer, Outcome, Poison, Transient};
 use gluey_kafka::rebalance::PartitionOwnership;
 
@@ -40,6 +43,15 @@ pub enum NormalizerError {
     Mapping(#[from] gluey_carriers::mapping::MappingError),
     #[error("{0}")]
     Assignor(#[from] gluey_kafka::settings::AssignorError),
+    #[error(
+        "--park-window ({window}) must be shorter than the retention of {topic} ({retention}): \
+         parked records are read back from it when released or expired"
+    )]
+    ParkWindow {
+        window: String,
+        topic: String,
+        retention: String,
+    },
 }
 
 /// One consumed record of a batch and what it waits for.
@@ -53,14 +65,6 @@ struct Item {
     handled: Option<Handled>,
 }
 
-/// A parked record handed over again once its shipment registered.
-struct Release {
-    partition: i32,
-    reference: String,
-    pending: Vec<PendingAck>,
-    outcome: Outcome,
-}
-
 pub async fn run_normalizer(
     config: NormalizerConfig,
     kafka: &KafkaSettings,
@@ -71,6 +75,15 @@ pub async fn run_normalizer(
 ) -> Result<(), NormalizerError> {
     // A broken mapping table is a start-up error, not a stream of dead letters.
     gluey_carriers::validate_mappings()?;
+    if let Some(retention) = gluey_contract::topics::PARKED.retention {
+        if config.park_window >= retention {
+            return Err(NormalizerError::ParkWindow {
+                window: gluey_ops::duration::format_duration(config.park_window),
+                topic: config.topics.parked(),
+                retention: gluey_ops::duration::format_duration(retention),
+            });
+        }
+    }
     let metrics = NormalizerMetrics::register(registry)?;
     let producer = RecordProducer::new(kafka, config.produce_timeout)?;
     let ownership = PartitionOwnership::default();
@@ -340,46 +353,6 @@ pub async fn run_normalizer(
     Ok(())
 }
 
-/// Waits for every acknowledgement; the first failure, with the topic it was for. Where an
-/// events record landed moves its partition's `events_end` (see `restore::Coverage`).
-async fn all_acked(n: &mut Normalizer, pending: Vec<PendingAck>) -> Result<(), AckFailure> {
-    let topics: Vec<String> = pending.iter().map(|p| p.topic().to_string()).collect();
-    let results = futures::future::join_all(pending.into_iter().map(PendingAck::acked)).await;
-    let events = n.config.topics.events();
-    let mut failure = None;
-    for (topic, result) in topics.into_iter().zip(results) {
-        match result {
-            Ok(acked) if topic == events => {
-                if let Some(state) = n.partitions.get_mut(&acked.partition) {
-                    let end = &mut state.coverage.events_end;
-                    *end = (*end).max(acked.offset + 1);
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                failure.get_or_insert(AckFailure { topic, error });
-            }
-        }
-    }
-    failure.map_or(Ok(()), Err)
-}
-
-/// Snapshots of what changed, written and acknowledged; the coverage moves on where they all
-/// were (see `snapshots`).
-async fn settle_snapshots(n: &mut Normalizer) {
-    for mut batch in n.write_snapshots().await {
-        let pending = std::mem::take(&mut batch.pending);
-        let acknowledged = match all_acked(n, pending).await {
-            Ok(()) => true,
-            Err(reason) => {
-                tracing::warn!(partition = batch.partition, %reason, "state snapshot not acknowledged; written again with the next batch");
-                false
-            }
-        };
-        n.snapshots_settled(&batch, acknowledged);
-    }
-}
-
 /// Takes a restored partition: shipments the restore rebuilt from the events topic get their
 /// snapshot written again before the coverage moves past them.
 fn install(n: &mut Normalizer, partition: i32, mut state: PartitionState) {
@@ -396,58 +369,6 @@ fn install(n: &mut Normalizer, partition: i32, mut state: PartitionState) {
         n.metrics.restored.with_label_values(&[kind]).inc_by(count);
     }
     n.partitions.insert(partition, state);
-}
-
-/// An output Kafka did not acknowledge.
-#[derive(Debug)]
-struct AckFailure {
-    topic: String,
-    error: ProduceError,
-}
-
-impl std::fmt::Display for AckFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.topic, self.error)
-    }
-}
-
-/// An output of the raw record `reference` was not acknowledged: a refusal (too large for its
-/// topic, not authorised) is remembered so the record is dead-lettered when read again after the
-/// rewind, or, when what was refused is its dead letter (`letter`), so the letter is written
-/// again in parts and awaited; an outage is waited out.
-fn note_ack_failure(
-    n: &mut Normalizer,
-    reference: &str,
-    letter: bool,
-    e: AckFailure,
-    unavailable: &mut Option<Transient>,
-) {
-    if e.error.is_retryable() {
-        *unavailable = Some(Transient::kafka(e));
-    } else if reference.is_empty() {
-        tracing::warn!(reason = %e, "a refused output without a raw record to dead-letter");
-    } else if letter {
-        n.letters_refused.insert(reference.to_string());
-    } else {
-        n.refused
-            .entry(reference.to_string())
-            .or_insert_with(|| e.to_string());
-    }
-}
-
-/// Waits for a release's acknowledgements and counts it; if any failed, the partition's state
-/// is rebuilt (there is no input to rewind: the restore finds the record parked and releases it
-/// again, or dead-letters it if Kafka refused its output).
-async fn settle_release(n: &mut Normalizer, release: Release, unavailable: &mut Option<Transient>) {
-    match all_acked(n, release.pending).await {
-        Ok(()) => n.count(&release.outcome),
-        Err(e) => {
-            tracing::warn!(partition = release.partition, reason = %e, "release not acknowledged; the partition's state will be rebuilt");
-            n.partitions.remove(&release.partition);
-            let letter = matches!(release.outcome, Outcome::DeadLettered { .. });
-            note_ack_failure(n, &release.reference, letter, e, unavailable);
-        }
-    }
 }
 
 /// Waits out an unavailable dependency before the next attempt, with back-off, counted in
@@ -538,222 +459,6 @@ async fn restore_until_done(
                     reason: format!("restoring partition {partition}: {e}"),
                 };
                 pause(n, &why, &mut backoff, shutdown, health).await?
-            }
-        }
-    }
-}
-
-/// Hands over, in arrival order, the parked records of shipments that have registered, and
-/// their resolution markers. Returns what each release waits for.
-async fn release_registered(n: &mut Normalizer) -> Vec<Release> {
-    let mut ready: Vec<(i32, String)> = Vec::new();
-    for (partition, state) in &n.partitions {
-        for key in state.parked.keys() {
-            if state.registrations.get(&key).is_some() {
-                ready.push((*partition, key));
-            }
-        }
-    }
-    let mut released = Vec::new();
-    'keys: for (partition, key) in ready {
-        let parked = n
-            .partitions
-            .get(&partition)
-            .map(|s| s.parked.of(&key))
-            .unwrap_or_default();
-        for entry in parked {
-            let handled = match n.handle(&entry.raw, true).await {
-                Ok(h) if matches!(h.outcome, Outcome::Parked { .. }) => continue 'keys, // deregistered meanwhile
-                Ok(h) => h,
-                Err(reason) => {
-                    tracing::warn!(partition, %reason, "release not accepted; the partition's state will be rebuilt");
-                    n.partitions.remove(&partition);
-                    continue 'keys;
-                }
-            };
-            let mut pending = handled.pending;
-            match n.resolve_parked(partition, &key, &entry, "released").await {
-                Ok(marker) => pending.push(marker),
-                Err(reason) => {
-                    tracing::warn!(partition, %reason, "release marker not accepted; the partition's state will be rebuilt");
-                    n.partitions.remove(&partition);
-                    continue 'keys;
-                }
-            }
-            tracing::info!(
-                shipment_key = key,
-                offset = entry.raw.offset,
-                "released parked record"
-            );
-            released.push(Release {
-                partition,
-                reference: entry.raw.reference(),
-                pending,
-                outcome: handled.outcome,
-            });
-        }
-    }
-    released
-}
-
-/// Dead-letters parked records older than the park window (and marks them resolved).
-async fn expire_parked(n: &mut Normalizer) {
-    let now = Utc::now();
-    let window = chrono::Duration::from_std(n.config.park_window).unwrap_or(chrono::Duration::MAX);
-    let expired: Vec<(i32, String, Parked)> = n
-        .partitions
-        .iter()
-        .flat_map(|(p, s)| {
-            s.parked
-                .expired(now, window)
-                .into_iter()
-                .map(move |(k, e)| (*p, k, e))
-        })
-        .collect();
-    for (partition, key, entry) in expired {
-        let reason = format!(
-            "no shipment registered for {key} within {:?}",
-            n.config.park_window
-        );
-        let envelope = n.codec.decode::<RawEnvelope>(&entry.raw.payload).await.ok();
-        let result = async {
-            let handled = n
-                .dead_letter(
-                    &entry.raw,
-                    envelope.as_ref(),
-                    Poison {
-                        stage: "join",
-                        reason,
-                    },
-                )
-                .await
-                .map_err(|t| t.reason)?;
-            all_acked(&mut *n, handled.pending)
-                .await
-                .map_err(|e| e.to_string())?;
-            let marker = n
-                .resolve_parked(partition, &key, &entry, "expired")
-                .await
-                .map_err(|t| t.reason)?;
-            all_acked(&mut *n, vec![marker])
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<Outcome, String>(handled.outcome)
-        }
-        .await;
-        match result {
-            Ok(outcome) => n.count(&outcome),
-            Err(reason) => {
-                // Rebuilt from the parked topic, the record expires again at the next sweep.
-                tracing::warn!(partition, %reason, "expiry not acknowledged; the partition's state will be rebuilt");
-                n.partitions.remove(&partition);
-            }
-        }
-    }
-}
-
-/// Compacts finished shipments quiet for longer than `compact_after` (their snapshots follow),
-/// and sets the state size gauges.
-fn compact_finished(n: &mut Normalizer) {
-    let grace = chrono::Duration::from_std(n.config.compact_after).unwrap_or(chrono::Duration::MAX);
-    let since = Utc::now() - grace;
-    let mut size = crate::shipment_book::BookSize::default();
-    for (partition, state) in n.partitions.iter_mut() {
-        for key in state.book.compact_finished(since) {
-            n.dirty.insert((*partition, key));
-        }
-        let s = state.book.size();
-        size.live += s.live;
-        size.compacted += s.compacted;
-        size.live_bytes += s.live_bytes;
-        size.compacted_bytes += s.compacted_bytes;
-    }
-    let m = &n.metrics;
-    m.state_shipments
-        .with_label_values(&["live"])
-        .set(size.live as i64);
-    m.state_shipments
-        .with_label_values(&["compacted"])
-        .set(size.compacted as i64);
-    m.state_bytes
-        .with_label_values(&["live"])
-        .set(size.live_bytes as i64);
-    m.state_bytes
-        .with_label_values(&["compacted"])
-        .set(size.compacted_bytes as i64);
-}
-
-/// Publishes `shipment.expired` for shipments quiet for longer than `expire_after`.
-async fn expire_shipments(n: &mut Normalizer) {
-    let now = Utc::now();
-    let window = chrono::Duration::from_std(n.config.expire_after).unwrap_or(chrono::Duration::MAX);
-    let events_topic = n.config.topics.events();
-    let mut due = Vec::new();
-    for (partition, state) in &n.partitions {
-        // Only shipments quiet for the window, from the activity index.
-        for key in state.book.quiet_live(now - window) {
-            let (Some(entry), Some(registered)) =
-                (state.book.get(&key), state.registrations.get(&key))
-            else {
-                continue;
-            };
-            let key = &key;
-            let owner = crate::transform::Owner {
-                shipment_key: key.clone(),
-                customer_id: registered.customer_id.clone(),
-                shipment_id: registered.shipment_id.clone(),
-            };
-            let tracking_number = key.split_once(':').map(|(_, n)| n).unwrap_or(key);
-            if let Some(record) = crate::transform::plan_expiry(
-                entry,
-                &owner,
-                &registered.carrier,
-                tracking_number,
-                &events_topic,
-                now,
-                window,
-            ) {
-                due.push((*partition, record));
-            }
-        }
-    }
-    for (partition, record) in due {
-        let result = async {
-            let bytes = n
-                .codec
-                .encode(&events_topic, &record)
-                .await
-                .map_err(|e| e.to_string())?;
-            let ack = n
-                .producer
-                .enqueue(
-                    &events_topic,
-                    Some(record.shipment_key.as_bytes()),
-                    &bytes,
-                    gluey_kafka::headers::with_traceparent(&record.trace_id),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            all_acked(&mut *n, vec![ack])
-                .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                tracing::info!(shipment_key = record.shipment_key, "shipment expired");
-                n.metrics
-                    .published
-                    .with_label_values(&[&record.carrier, "shipment_update"])
-                    .inc();
-                if let Some(state) = n.partitions.get_mut(&partition) {
-                    state.book.observe(&record);
-                    n.dirty.insert((partition, record.shipment_key.clone()));
-                }
-            }
-            Err(reason) => {
-                tracing::warn!(partition, %reason, "expiry not acknowledged; the partition's state will be rebuilt");
-                n.partitions.remove(&partition);
             }
         }
     }

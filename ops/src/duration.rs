@@ -27,6 +27,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// `d` as people write it, in the largest unit that divides it (`30d`, `90m`, `1500ms`): the
+/// inverse of [`parse_duration`].
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, factor) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= factor && ms % factor == 0 {
+            return format!("{}{unit}", ms / factor);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// `#[serde(deserialize_with = "gluey_ops::duration::deserialize")]` for a config field written
 /// as `"5m"`.
 pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -42,6 +59,13 @@ pub fn deserialize_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_duration_is_written_back_in_its_largest_whole_unit() {
+        for text in ["30d", "90m", "1500ms", "2h", "45s", "0ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
 
     #[test]
     fn units_and_bad_values() {

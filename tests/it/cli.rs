@@ -308,3 +308,23 @@ fn the_example_config_file_validates() {
         "swiftparcel"
     );
 }
+
+#[test]
+fn a_park_window_longer_than_the_parked_topic_keeps_records_is_refused() {
+    let (_, dir) = support::unique("cli-park-window");
+    let path = config(&dir, "");
+    let out = gluey(
+        &[
+            &["normalize", "--config", &path, "--park-window", "45d"][..],
+            &SERVICE_ARGS,
+        ]
+        .concat(),
+        &[],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("--park-window") && err.contains("normalizer.parked.v1"),
+        "names the flag and the topic: {err}"
+    );
+}

@@ -246,8 +246,17 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
     normalizer.start().await;
     // Carriers keep pushing (each shipment three times as its history grows, FedEx style: full
     // snapshots) while the normalizer is killed and restarted three times.
+    // The last step waits for the third kill, so every kill lands mid-stream however fast the
+    // normalizer catches up after a restart.
+    let kills = std::sync::atomic::AtomicUsize::new(0);
     let pushing = async {
         for step in 0..codes.len() {
+            if step + 1 == codes.len() {
+                support::wait_for("the third kill", support::DEADLINE * 2, || async {
+                    (kills.load(std::sync::atomic::Ordering::SeqCst) >= 3).then_some(())
+                })
+                .await;
+            }
             for number in &numbers {
                 p.push_history(number, &codes, step + 1).await;
             }
@@ -269,6 +278,7 @@ async fn a_sigkilled_normalizer_loses_no_event_and_publishes_none_twice() {
                 })
                 .await;
             normalizer.kill();
+            kills.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if published < expected as i64 {
                 kills_mid_stream += 1;
             }
