@@ -142,7 +142,7 @@ async fn measure(
         for number in &numbers {
             // The last scan delivers the shipment (so it can be compacted later).
             let delivered = i + 1 == scans;
-            raw.push(raw_record(&codec, &raw_topic, number, at, i, delivered).await?);
+            raw.push(fedex_raw_record(&codec, &raw_topic, number, at, i, delivered).await?);
         }
     }
     let producer = RecordProducer::new(kafka, Duration::from_secs(60))?;
@@ -289,8 +289,9 @@ async fn measure(
     })
 }
 
-/// A raw FedEx push of one scan of `number`.
-async fn raw_record(
+/// A raw FedEx push of one scan of `number` (key and value, encoded for `topic`), as ingest
+/// writes it.
+pub async fn fedex_raw_record(
     codec: &Codec,
     topic: &str,
     number: &str,

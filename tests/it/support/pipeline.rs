@@ -345,6 +345,7 @@ impl Pipeline {
     /// normalizer writes a checkpoint snapshot once a partition is quiet).
     pub async fn wait_for_snapshots_to_cover_the_events(&self) {
         let p = self;
+        let codec = self.codec();
         super::wait_for(
             "snapshots covering every event",
             super::DEADLINE,
@@ -355,10 +356,10 @@ impl Pipeline {
                     p.topics().events(),
                 );
                 let bootstrap = p.broker.bootstrap().to_string();
+                let codec = codec.clone();
                 tokio::task::spawn_blocking(move || {
                     use rdkafka::consumer::{BaseConsumer, Consumer};
                     use rdkafka::Message;
-                    let codec = gluey_contract::Codec::without_registry().unwrap();
                     let handle = tokio::runtime::Runtime::new().unwrap();
                     let mut covered: std::collections::HashMap<i32, i64> = Default::default();
                     gluey_kafka::read_to_end(&kafka, &state, super::DEADLINE, |m| {
