@@ -26,6 +26,24 @@ pub enum ReadError {
     Timeout { topic: String, timeout: Duration },
 }
 
+/// Errors a read rides out: the broker connection or a partition's leader is away for now.
+fn is_transient(e: &KafkaError) -> bool {
+    use rdkafka::error::RDKafkaErrorCode as Code;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            Code::BrokerTransportFailure
+                | Code::AllBrokersDown
+                | Code::NetworkException
+                | Code::RequestTimedOut
+                | Code::OperationTimedOut
+                | Code::NotLeaderForPartition
+                | Code::LeaderNotAvailable
+                | Code::NotCoordinator
+        )
+    )
+}
+
 /// A consumer that reads assigned partitions and commits nothing.
 fn reader(kafka: &KafkaSettings) -> Result<BaseConsumer, KafkaError> {
     let mut config = kafka.client_config();
@@ -124,9 +142,18 @@ pub fn read_partitions_from(
             });
         }
         if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message?;
-            each(message.topic(), &message);
-            deadline = Instant::now() + timeout;
+            match message {
+                Ok(message) => {
+                    each(message.topic(), &message);
+                    deadline = Instant::now() + timeout;
+                }
+                // A broker going away mid-read (a leader moves): the fetcher carries on
+                // elsewhere; the no-progress deadline bounds the wait.
+                Err(e) if is_transient(&e) => {
+                    tracing::debug!(error = %e, "transient error while reading; carrying on")
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         // The position is the offset after the last record delivered, or past markers and
         // compacted gaps once the fetcher has moved beyond them.
@@ -179,10 +206,11 @@ pub fn read_offsets(
                 timeout,
             });
         }
-        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Err(e)) if is_transient(&e) => continue,
+            Some(message) => message?,
         };
-        let message = message?;
         deadline = Instant::now() + timeout;
         let offset = message.offset();
         if pending.remove(&offset) {
