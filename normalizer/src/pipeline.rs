@@ -369,6 +369,7 @@ fn install(n: &mut Normalizer, partition: i32, mut state: PartitionState) {
         n.metrics.restored.with_label_values(&[kind]).inc_by(count);
     }
     n.partitions.insert(partition, state);
+    crate::upkeep::report_state_size(n);
 }
 
 /// Waits out an unavailable dependency before the next attempt, with back-off, counted in

@@ -254,11 +254,19 @@ pub async fn expire_parked(n: &mut Normalizer) {
 pub fn compact_finished(n: &mut Normalizer) {
     let grace = chrono::Duration::from_std(n.config.compact_after).unwrap_or(chrono::Duration::MAX);
     let since = Utc::now() - grace;
-    let mut size = crate::shipment_book::BookSize::default();
     for (partition, state) in n.partitions.iter_mut() {
         for key in state.book.compact_finished(since) {
             n.dirty.insert((*partition, key));
         }
+    }
+    report_state_size(n);
+}
+
+/// Sets `normalizer_state_shipments` and `normalizer_state_bytes` (one pass over the books: at
+/// each sweep and after a restore, not per record).
+pub fn report_state_size(n: &Normalizer) {
+    let mut size = crate::shipment_book::BookSize::default();
+    for state in n.partitions.values() {
         let s = state.book.size();
         size.live += s.live;
         size.compacted += s.compacted;
@@ -266,18 +274,15 @@ pub fn compact_finished(n: &mut Normalizer) {
         size.compacted_bytes += s.compacted_bytes;
     }
     let m = &n.metrics;
-    m.state_shipments
-        .with_label_values(&["live"])
-        .set(size.live as i64);
-    m.state_shipments
-        .with_label_values(&["compacted"])
-        .set(size.compacted as i64);
-    m.state_bytes
-        .with_label_values(&["live"])
-        .set(size.live_bytes as i64);
-    m.state_bytes
-        .with_label_values(&["compacted"])
-        .set(size.compacted_bytes as i64);
+    for (form, shipments, bytes) in [
+        ("live", size.live, size.live_bytes),
+        ("compacted", size.compacted, size.compacted_bytes),
+    ] {
+        m.state_shipments
+            .with_label_values(&[form])
+            .set(shipments as i64);
+        m.state_bytes.with_label_values(&[form]).set(bytes as i64);
+    }
 }
 
 /// Publishes `shipment.expired` for shipments quiet for longer than `expire_after`.
