@@ -74,6 +74,11 @@ pub struct PassthroughArgs {
     pub outputs: usize,
     #[arg(long)]
     pub size: usize,
+    /// Consume → produce in Kafka transactions of up to 500 inputs, the input offsets sent in
+    /// each transaction (the shape of a transactional normalizer), instead of storing offsets
+    /// once the outputs are acknowledged.
+    #[arg(long)]
+    pub transactional: bool,
 }
 
 /// (format, carrier, fixture) templates; each is copied with fresh tracking numbers.
@@ -452,6 +457,39 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     let passthrough_secs = field(&pass, "secs").context("bench passthrough printed no secs")?;
     let passthrough_cpu = field(&pass, "cpu").context("bench passthrough printed no cpu")?;
+    // The same passthrough in Kafka transactions, to a topic of its own: what transactions cost
+    // on this broker (evidence for the changelog-or-transactions decision).
+    let transactional_topic = format!("{}bench.passthrough-tx.v1", topics.prefix());
+    match &embedded {
+        Some(broker) => broker.create_topic(&transactional_topic, args.partitions)?,
+        None => {
+            create_passthrough_topic(
+                &kafka,
+                &transactional_topic,
+                args.partitions,
+                args.replication,
+            )
+            .await?
+        }
+    }
+    let pass_tx = child_output(
+        tokio::process::Command::new(&exe)
+            .args(["bench", "passthrough", "--kafka-bootstrap", &bootstrap])
+            .args(["--from", &topics.raw(), "--to", &transactional_topic])
+            .args([
+                "--inputs",
+                &raw.to_string(),
+                "--outputs",
+                &expected.to_string(),
+            ])
+            .args(["--size", &avg.to_string(), "--transactional"]),
+        "bench passthrough --transactional",
+    )
+    .await?;
+    let transactional_secs =
+        field(&pass_tx, "secs").context("bench passthrough --transactional printed no secs")?;
+    let transactional_cpu =
+        field(&pass_tx, "cpu").context("bench passthrough --transactional printed no cpu")?;
 
     let rate = |secs: f64| raw as f64 / secs.max(1e-9);
     let per_record = |cpu: f64| 1e6 * cpu / raw.max(1) as f64;
@@ -468,6 +506,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         passthrough_secs,
         passthrough_cpu,
         per_record(passthrough_cpu)
+    );
+    println!(
+        "  passthrough in transactions {:>9.0} raw records/s  ({:.2} s)  CPU {:.2} s = {:.0} µs per raw record  ({:.1} % of the plain passthrough's rate)",
+        rate(transactional_secs),
+        transactional_secs,
+        transactional_cpu,
+        per_record(transactional_cpu),
+        100.0 * passthrough_secs / transactional_secs.max(1e-9)
     );
     println!(
         "  loader       CPU {:.2} s = {:.0} µs per raw record (building and producing the workload)",
@@ -513,15 +559,27 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
 pub async fn passthrough_child(args: PassthroughArgs) -> anyhow::Result<()> {
     let kafka = KafkaSettings::new(args.kafka_bootstrap);
     let started = Instant::now();
-    passthrough(
-        &kafka,
-        &args.from,
-        &args.to,
-        args.inputs,
-        args.outputs,
-        args.size,
-    )
-    .await?;
+    let run = Passthrough {
+        kafka: &kafka,
+        from: &args.from,
+        to: &args.to,
+        inputs: args.inputs,
+        outputs: args.outputs,
+        size: args.size,
+    };
+    if args.transactional {
+        run.transactional().await?;
+    } else {
+        passthrough(
+            &kafka,
+            &args.from,
+            &args.to,
+            args.inputs,
+            args.outputs,
+            args.size,
+        )
+        .await?;
+    }
     println!(
         "secs={:.3} cpu={:.3}",
         started.elapsed().as_secs_f64(),
@@ -664,4 +722,97 @@ async fn passthrough(
         ack.acked().await?;
     }
     Ok(())
+}
+
+/// One passthrough run's parameters.
+struct Passthrough<'a> {
+    kafka: &'a KafkaSettings,
+    from: &'a str,
+    to: &'a str,
+    inputs: usize,
+    outputs: usize,
+    size: usize,
+}
+
+impl Passthrough<'_> {
+    /// The transactional shape: each transaction takes up to 500 inputs, produces their outputs,
+    /// sends the inputs' next offsets with the consumer's group metadata, and commits.
+    async fn transactional(&self) -> anyhow::Result<()> {
+        use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+        use rdkafka::TopicPartitionList;
+        const PER_TRANSACTION: usize = 500;
+        let timeout = Duration::from_secs(30);
+        let producer: FutureProducer = self
+            .kafka
+            .producer_config(timeout)
+            .set(
+                "transactional.id",
+                format!("bench-passthrough-tx-{}", std::process::id()),
+            )
+            .create()?;
+        producer.init_transactions(timeout)?;
+        let consumer: StreamConsumer = self
+            .kafka
+            .consumer_config(&format!("bench-passthrough-tx-{}", std::process::id()))
+            .set("isolation.level", "read_committed")
+            .create()?;
+        consumer.subscribe(&[self.from])?;
+        let value = vec![b'x'; self.size];
+        let (mut consumed, mut written) = (0, 0);
+        while consumed < self.inputs {
+            producer.begin_transaction()?;
+            let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+            let mut deliveries = Vec::new();
+            while consumed < self.inputs && deliveries.len() < PER_TRANSACTION * 4 {
+                let m = tokio::time::timeout(timeout, consumer.recv()).await??;
+                consumed += 1;
+                next.insert(m.partition(), m.offset() + 1);
+                let due = consumed * self.outputs / self.inputs;
+                while written < due {
+                    loop {
+                        let mut record = FutureRecord::<[u8], [u8]>::to(self.to).payload(&value);
+                        if let Some(key) = m.key() {
+                            record = record.key(key);
+                        }
+                        match producer.send_result(record) {
+                            Ok(delivery) => {
+                                deliveries.push(delivery);
+                                break;
+                            }
+                            Err((e, _))
+                                if e.rdkafka_error_code()
+                                    == Some(rdkafka::error::RDKafkaErrorCode::QueueFull) =>
+                            {
+                                tokio::time::sleep(Duration::from_millis(2)).await;
+                            }
+                            Err((e, _)) => return Err(e.into()),
+                        }
+                    }
+                    written += 1;
+                }
+                if consumed % PER_TRANSACTION == 0 {
+                    break;
+                }
+            }
+            for delivery in deliveries {
+                delivery
+                    .await?
+                    .map_err(|(e, _)| anyhow::anyhow!("delivery: {e}"))?;
+            }
+            let mut offsets = TopicPartitionList::new();
+            for (partition, offset) in &next {
+                offsets.add_partition_offset(
+                    self.from,
+                    *partition,
+                    rdkafka::Offset::Offset(*offset),
+                )?;
+            }
+            let metadata = consumer
+                .group_metadata()
+                .context("the consumer has no group metadata")?;
+            producer.send_offsets_to_transaction(&offsets, &metadata, timeout)?;
+            producer.commit_transaction(timeout)?;
+        }
+        Ok(())
+    }
 }
