@@ -441,22 +441,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // the normalizer wrote, with the same producer settings.
     let output_bytes = read_sizes(&kafka, &topics.events()).await?;
     let avg = (output_bytes / expected.max(1)).max(1);
-    let pass = child_output(
-        tokio::process::Command::new(&exe)
-            .args(["bench", "passthrough", "--kafka-bootstrap", &bootstrap])
-            .args(["--from", &topics.raw(), "--to", &passthrough_topic])
-            .args([
-                "--inputs",
-                &raw.to_string(),
-                "--outputs",
-                &expected.to_string(),
-            ])
-            .args(["--size", &avg.to_string()]),
-        "bench passthrough",
-    )
-    .await?;
-    let passthrough_secs = field(&pass, "secs").context("bench passthrough printed no secs")?;
-    let passthrough_cpu = field(&pass, "cpu").context("bench passthrough printed no cpu")?;
+    let child = PassthroughChild {
+        exe: &exe,
+        bootstrap: &bootstrap,
+        from: topics.raw(),
+        inputs: raw,
+        outputs: expected,
+        size: avg,
+    };
+    let (passthrough_secs, passthrough_cpu) = child.run(&passthrough_topic, false).await?;
     // The same passthrough in Kafka transactions, to a topic of its own: what transactions cost
     // on this broker (evidence for the changelog-or-transactions decision).
     let transactional_topic = format!("{}bench.passthrough-tx.v1", topics.prefix());
@@ -472,24 +465,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             .await?
         }
     }
-    let pass_tx = child_output(
-        tokio::process::Command::new(&exe)
-            .args(["bench", "passthrough", "--kafka-bootstrap", &bootstrap])
-            .args(["--from", &topics.raw(), "--to", &transactional_topic])
-            .args([
-                "--inputs",
-                &raw.to_string(),
-                "--outputs",
-                &expected.to_string(),
-            ])
-            .args(["--size", &avg.to_string(), "--transactional"]),
-        "bench passthrough --transactional",
-    )
-    .await?;
-    let transactional_secs =
-        field(&pass_tx, "secs").context("bench passthrough --transactional printed no secs")?;
-    let transactional_cpu =
-        field(&pass_tx, "cpu").context("bench passthrough --transactional printed no cpu")?;
+    let (transactional_secs, transactional_cpu) = child.run(&transactional_topic, true).await?;
 
     let rate = |secs: f64| raw as f64 / secs.max(1e-9);
     let per_record = |cpu: f64| 1e6 * cpu / raw.max(1) as f64;
@@ -722,6 +698,37 @@ async fn passthrough(
         ack.acked().await?;
     }
     Ok(())
+}
+
+/// `gluey bench passthrough` as a child process, over the bench's raw records.
+struct PassthroughChild<'a> {
+    exe: &'a std::path::Path,
+    bootstrap: &'a str,
+    from: String,
+    inputs: usize,
+    outputs: usize,
+    size: usize,
+}
+
+impl PassthroughChild<'_> {
+    /// Runs it to `to` (in transactions if `transactional`); its seconds and CPU seconds.
+    async fn run(&self, to: &str, transactional: bool) -> anyhow::Result<(f64, f64)> {
+        let mut command = tokio::process::Command::new(self.exe);
+        command
+            .args(["bench", "passthrough", "--kafka-bootstrap", self.bootstrap])
+            .args(["--from", &self.from, "--to", to])
+            .args(["--inputs", &self.inputs.to_string()])
+            .args(["--outputs", &self.outputs.to_string()])
+            .args(["--size", &self.size.to_string()]);
+        if transactional {
+            command.arg("--transactional");
+        }
+        let out = child_output(&mut command, "bench passthrough").await?;
+        Ok((
+            field(&out, "secs").context("bench passthrough printed no secs")?,
+            field(&out, "cpu").context("bench passthrough printed no cpu")?,
+        ))
+    }
 }
 
 /// One passthrough run's parameters.

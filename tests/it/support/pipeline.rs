@@ -424,21 +424,7 @@ impl Pipeline {
         .unwrap();
         let topic = self.topics().state();
         for key in keys {
-            let snapshot = gluey_contract::ShipmentState {
-                shipment_key: key.clone(),
-                status: gluey_contract::Status::Unknown,
-                last_sequence: 0,
-                seen: Vec::new(),
-                eta: None,
-                terminal: false,
-                tracking_numbers: Vec::new(),
-                updated_at: chrono::Utc::now(),
-                latest_event_at: None,
-                last_activity: None,
-                current_tracking_number: None,
-                seen_hashes: Vec::new(),
-                events_covered_to: None,
-            };
+            let snapshot = gluey::bench::takeover::untracked_snapshot(key);
             let bytes = codec.encode(&topic, &snapshot).await.unwrap();
             producer
                 .send(&topic, Some(key.as_bytes()), &bytes, Default::default())
